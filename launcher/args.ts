@@ -1,0 +1,134 @@
+import { parseArgs } from 'node:util'
+import { ERROR_CODES, FclOptionsError } from '../lib/errors.js'
+import { LAUNCH_DEFAULTS, type LaunchOptions, type TsLoader } from './options.js'
+
+/**
+ * Turns argv and the environment into `LaunchOptions`: pure (no reads, no exits),
+ * so every flag is unit-tested. Precedence: defaults < environment < flags.
+ * Ranges and the entry file are checked once more by `resolveLaunchOptions`.
+ */
+export type CliCommand =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'launch', options: LaunchOptions }
+
+type Kind = 'int' | 'workers' | 'string' | 'boolean' | 'loader'
+
+interface FlagSpec {
+  key: keyof LaunchOptions
+  flag: string
+  short?: string
+  env: string
+  kind: Kind
+  value: string
+  help: string
+}
+
+const FLAGS: readonly FlagSpec[] = [
+  { key: 'workers', flag: 'workers', short: 'w', env: 'WEB_CONCURRENCY', kind: 'workers', value: '<n|auto>', help: 'worker processes; auto = CPUs this process may use (cgroup quota aware)' },
+  { key: 'port', flag: 'port', short: 'p', env: 'PORT', kind: 'int', value: '<port>', help: `port to listen on (default ${LAUNCH_DEFAULTS.port})` },
+  { key: 'host', flag: 'host', env: 'HOST', kind: 'string', value: '<host>', help: `host to listen on (default ${LAUNCH_DEFAULTS.host})` },
+  { key: 'config', flag: 'config', short: 'c', env: 'FCL_CONFIG', kind: 'string', value: '<file.json>', help: 'JSON config for fastify.cluster.config; re-read on SIGHUP' },
+  { key: 'graceTimeout', flag: 'grace-timeout', env: 'FCL_GRACE_TIMEOUT', kind: 'int', value: '<ms>', help: `a stop may take this long, then workers are killed (default ${LAUNCH_DEFAULTS.graceTimeout})` },
+  { key: 'drainDelay', flag: 'drain-delay', env: 'FCL_DRAIN_DELAY', kind: 'int', value: '<ms>', help: `keep serving this long after a stop began (default ${LAUNCH_DEFAULTS.drainDelay})` },
+  { key: 'readyTimeout', flag: 'ready-timeout', env: 'FCL_READY_TIMEOUT', kind: 'int', value: '<ms>', help: `a new worker must be ready within this (default ${LAUNCH_DEFAULTS.readyTimeout})` },
+  { key: 'maxRestarts', flag: 'max-restarts', env: 'FCL_MAX_RESTARTS', kind: 'int', value: '<n>', help: `quick crashes in a row before giving up (default ${LAUNCH_DEFAULTS.maxRestarts})` },
+  { key: 'minUptime', flag: 'min-uptime', env: 'FCL_MIN_UPTIME', kind: 'int', value: '<ms>', help: `uptime that resets a worker's crash streak (default ${LAUNCH_DEFAULTS.minUptime})` },
+  { key: 'restartDelay', flag: 'restart-delay', env: 'FCL_RESTART_DELAY', kind: 'int', value: '<ms>', help: `first restart delay, doubled per crash (default ${LAUNCH_DEFAULTS.restartDelay})` },
+  { key: 'restartDelayMax', flag: 'restart-delay-max', env: 'FCL_RESTART_DELAY_MAX', kind: 'int', value: '<ms>', help: `restart delay ceiling (default ${LAUNCH_DEFAULTS.restartDelayMax})` },
+  { key: 'maxMemory', flag: 'max-memory', env: 'FCL_MAX_MEMORY', kind: 'int', value: '<MB>', help: 'replace a worker whose RSS stays above this (default 0 = off)' },
+  { key: 'logLevel', flag: 'log-level', env: 'FCL_LOG_LEVEL', kind: 'string', value: '<level>', help: `pino level (default ${LAUNCH_DEFAULTS.logLevel})` },
+  { key: 'tsLoader', flag: 'ts-loader', env: 'FCL_TS_LOADER', kind: 'loader', value: '<auto|tsx|native>', help: 'how .ts entries run (default auto: native type stripping where Node has it, else tsx)' },
+  { key: 'prettyLogs', flag: 'pretty-logs', env: 'FCL_PRETTY_LOGS', kind: 'boolean', value: '', help: 'human-friendly logs instead of JSON lines' }
+]
+
+export function usage (): string {
+  const lines = [
+    'Usage: fastify-cluster-launch [options] <entry>',
+    '',
+    'Runs <entry> (a .js/.mjs/.cjs/.ts/.mts/.cts file) as a cluster of Fastify workers.',
+    '',
+    'Options (environment variable in brackets; flags win over the environment):'
+  ]
+  for (const spec of FLAGS) {
+    const names = `${spec.short === undefined ? '    ' : `-${spec.short}, `}--${spec.flag}${spec.value === '' ? '' : ` ${spec.value}`}`
+    lines.push(`  ${names.padEnd(34)} ${spec.help} [${spec.env}]`)
+  }
+  lines.push(`  ${'-h, --help'.padEnd(34)} show this help`)
+  lines.push(`  ${'    --version'.padEnd(34)} print the version`)
+  lines.push(
+    '',
+    'Signals to the primary: SIGTERM/SIGINT graceful stop (twice: stop now), SIGUSR2 rolling restart,',
+    'SIGHUP reload --config, SIGTTIN add a worker, SIGTTOU remove one.',
+    'Exit codes: 0 clean stop, 1 runtime failure, 2 usage error.'
+  )
+  return lines.join('\n')
+}
+
+function usageError (message: string, hint = 'run fastify-cluster-launch --help for the options'): never {
+  throw new FclOptionsError(ERROR_CODES.CLI_USAGE, message, { hint })
+}
+
+function convert (spec: FlagSpec, raw: string | boolean, from: string): LaunchOptions[keyof LaunchOptions] {
+  if (spec.kind === 'boolean') {
+    if (typeof raw === 'boolean') return raw
+    if (/^(1|true|yes|on)$/i.test(raw)) return true
+    if (/^(0|false|no|off|)$/i.test(raw)) return false
+    return usageError(`${from} must be true or false, got ${JSON.stringify(raw)}`)
+  }
+  const text = String(raw).trim()
+  if (spec.kind === 'string') {
+    if (text === '') usageError(`${from} needs a value ${spec.value}`)
+    return text
+  }
+  if (spec.kind === 'loader') {
+    if (text === 'auto' || text === 'tsx' || text === 'native') return text as TsLoader
+    return usageError(`${from} must be auto, tsx or native, got ${JSON.stringify(text)}`)
+  }
+  if (spec.kind === 'workers' && text === 'auto') return 'auto'
+  if (!/^\d+$/.test(text)) {
+    const expected = spec.kind === 'workers' ? 'a whole number >= 1 or "auto"' : `a whole number ${spec.value}`
+    usageError(`${from} must be ${expected}, got ${JSON.stringify(text)}`)
+  }
+  const value = Number(text)
+  if (spec.kind === 'workers' && value < 1) usageError(`${from} must be at least 1, got ${text}`)
+  if (spec.key === 'port' && value > 65535) usageError(`${from} must be a port from 0 to 65535, got ${text}`)
+  return value
+}
+
+export function parseCliArgs (argv: readonly string[], env: NodeJS.ProcessEnv): CliCommand {
+  const parseOptions: Record<string, { type: 'string' | 'boolean', short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean' }
+  }
+  for (const spec of FLAGS) {
+    parseOptions[spec.flag] = spec.short === undefined
+      ? { type: spec.kind === 'boolean' ? 'boolean' : 'string' }
+      : { type: spec.kind === 'boolean' ? 'boolean' : 'string', short: spec.short }
+  }
+  let parsed: ReturnType<typeof parseArgs>
+  try {
+    parsed = parseArgs({ args: [...argv], options: parseOptions, allowPositionals: true, strict: true })
+  } catch (err) {
+    // parseArgs' messages name the flag; keep the first sentence, drop its own advice.
+    const message = err instanceof Error ? err.message.split('. ')[0] ?? err.message : String(err)
+    usageError(message.replace(/\.$/, ''))
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>
+  if (values.help === true) return { kind: 'help' }
+  if (values.version === true) return { kind: 'version' }
+
+  if (parsed.positionals.length === 0) usageError('no entry file given', 'usage: fastify-cluster-launch [options] <entry>, e.g. fastify-cluster-launch server.ts')
+  if (parsed.positionals.length > 1) {
+    usageError(`expected one entry file, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`, 'options go before the entry; quote paths with spaces')
+  }
+
+  const options: Record<string, unknown> = { entry: parsed.positionals[0] }
+  for (const spec of FLAGS) {
+    const fromFlag = values[spec.flag]
+    const fromEnv = env[spec.env]
+    if (fromFlag !== undefined) options[spec.key] = convert(spec, fromFlag, `--${spec.flag}`)
+    else if (fromEnv !== undefined && fromEnv !== '') options[spec.key] = convert(spec, fromEnv, spec.env)
+  }
+  return { kind: 'launch', options: options as unknown as LaunchOptions }
+}

@@ -1,0 +1,254 @@
+import cluster from 'node:cluster'
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { ERROR_CODES, FclError } from '../lib/errors.js'
+import type { ConfigObject, InstanceView } from '../lib/protocol.js'
+import { readConfigFile } from './config-file.js'
+import { reloadConfig, type ConfigReloadResult } from './config-reload.js'
+import { decideAutoWorkers, readCpuFacts, type WorkerCountDecision } from './cpus.js'
+import { createLogger } from './logger.js'
+import { watchMemory } from './memory.js'
+import { resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from './options.js'
+import { rollingRestart, type RollResult } from './roll.js'
+import { scaleTo } from './scale.js'
+import { Supervisor, type ExitInfo, type WorkerInfo } from './supervisor.js'
+import { chooseTsLoader } from './ts-loader.js'
+
+export interface StopResult {
+  /** The exit code the CLI uses: 0 when every worker stopped by itself in time. */
+  code: number
+  reason: 'shutdown' | 'killed' | 'boot-failed' | 'crash-loop'
+  /** Workers killed at the grace timeout. */
+  killed: string[]
+  error?: FclError
+}
+
+export interface ClusterEvents {
+  ready: [InstanceView]
+  'worker-ready': [WorkerInfo]
+  'worker-exit': [WorkerInfo & ExitInfo]
+  stopped: [StopResult]
+}
+
+/** What `launch()` returns; every signal of the CLI maps to one of these methods. */
+export interface ClusterHandle extends EventEmitter<ClusterEvents> {
+  /** Resolves when every worker is ready; rejects (coded error) when the cluster could not start. */
+  readonly ready: Promise<void>
+  /** Resolves when the cluster has stopped, for whatever reason. */
+  readonly stopped: Promise<StopResult>
+  readonly options: ResolvedLaunchOptions
+  workers: () => WorkerInfo[]
+  instance: () => InstanceView
+  /** Rolling restart (SIGUSR2). A call during a roll returns that roll's result. */
+  reload: () => Promise<RollResult>
+  /** Re-read `--config` and push it to every worker (SIGHUP). */
+  reloadConfig: () => Promise<ConfigReloadResult>
+  /** Run `n` workers (SIGTTIN/SIGTTOU add or remove one). */
+  scale: (n: number) => Promise<void>
+  /** Graceful stop (SIGTERM/SIGINT). Calling again returns the same promise. */
+  shutdown: () => Promise<StopResult>
+  /** Stop now: SIGKILL every worker (a second SIGTERM/SIGINT). */
+  kill: () => Promise<StopResult>
+}
+
+let launched = false
+
+class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
+  readonly options: ResolvedLaunchOptions
+  readonly ready: Promise<void>
+  readonly stopped: Promise<StopResult>
+  readonly #log: Logger
+  #supervisor: Supervisor | null = null
+  #resolveStopped!: (result: StopResult) => void
+  #stopping: Promise<StopResult> | null = null
+  #roll: Promise<RollResult> | null = null
+  /** Scaling, rolls and recycling run one at a time. */
+  #queue: Promise<unknown> = Promise.resolve()
+  #busy = 0
+  #unwatchMemory: () => void = () => {}
+  #bootError: FclError | null = null
+
+  constructor (options: ResolvedLaunchOptions) {
+    super()
+    this.options = options
+    this.#log = options.logger ?? createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel })
+    this.stopped = new Promise((resolve) => { this.#resolveStopped = resolve })
+    this.ready = this.#boot()
+    // The CLI and tests read failures from `stopped` too; an unobserved `ready` must not crash the process.
+    this.ready.catch(() => {})
+  }
+
+  async #boot (): Promise<void> {
+    const o = this.options
+    const started = Date.now()
+    let config: ConfigObject = {}
+    let decision: WorkerCountDecision
+    try {
+      if (o.config !== null) config = await readConfigFile(o.config)
+      decision = o.workers === 'auto'
+        ? decideAutoWorkers(readCpuFacts())
+        : { count: o.workers, reason: 'set by --workers / WEB_CONCURRENCY' }
+    } catch (err) {
+      const error = err instanceof FclError ? err : new FclError(ERROR_CODES.WORKER_START, String(err))
+      this.#finish({ code: 1, reason: 'boot-failed', killed: [], error })
+      throw error
+    }
+    const loader = chooseTsLoader(o.entry, o.tsLoader)
+    this.#log.info({ workers: decision.count, reason: decision.reason, entry: o.entry, loader: loader.description, port: o.port, host: o.host },
+      `starting ${decision.count} worker${decision.count === 1 ? '' : 's'} (${decision.reason}); ${loader.description}`)
+
+    const supervisor = new Supervisor(o, this.#log, config, loader.execArgv)
+    this.#supervisor = supervisor
+    supervisor.on('worker-ready', (info) => { this.emit('worker-ready', info) })
+    supervisor.on('worker-exit', (info) => { this.emit('worker-exit', info) })
+    supervisor.on('give-up', (err) => {
+      void this.#stop({ reason: 'crash-loop', error: err })
+    })
+    try {
+      await supervisor.start(decision.count)
+    } catch (err) {
+      const error = err instanceof FclError ? err : new FclError(ERROR_CODES.WORKER_START, String(err))
+      if (this.#stopping === null) {
+        // Crash-loop guard at boot: the same entry would fail the same way again,
+        // so no retries; stop what started and report the worker's own reason.
+        this.#bootError = error
+        this.#log.fatal({ code: error.code }, `could not start: ${error.message}`)
+        await supervisor.killAll()
+        this.#finish({ code: 1, reason: 'boot-failed', killed: [], error })
+      }
+      throw error
+    }
+    const ms = Date.now() - started
+    this.#log.info({ ready: decision.count, ms }, `${decision.count}/${decision.count} workers ready in ${ms} ms`)
+    this.#unwatchMemory = watchMemory(supervisor, o.maxMemory, this.#log,
+      () => this.#busy === 0 && this.#stopping === null,
+      (workerId) => this.#serial(() => supervisor.replace(workerId, 'memory')))
+    this.emit('ready', supervisor.instanceView())
+  }
+
+  #finish (result: StopResult): void {
+    this.#unwatchMemory()
+    this.#supervisor?.dispose()
+    this.emit('stopped', result)
+    this.#resolveStopped(result)
+  }
+
+  #serial<T> (fn: () => Promise<T>): Promise<T> {
+    this.#busy++
+    const run = this.#queue.then(fn)
+    this.#queue = run.catch(() => {}).finally(() => { this.#busy-- })
+    return run
+  }
+
+  #requireRunning (action: string): Supervisor {
+    if (this.#stopping !== null) throw new FclError(ERROR_CODES.STOPPING, `cannot ${action}: the launcher is stopping`)
+    if (this.#supervisor === null || this.#supervisor.size === 0) throw new FclError(ERROR_CODES.STOPPING, `cannot ${action}: the cluster has not started`)
+    return this.#supervisor
+  }
+
+  workers (): WorkerInfo[] {
+    return this.#supervisor?.workers() ?? []
+  }
+
+  instance (): InstanceView {
+    return this.#supervisor?.instanceView() ?? { ready: 0, total: 0, state: 'starting' }
+  }
+
+  reload (): Promise<RollResult> {
+    if (this.#roll !== null) {
+      this.#log.warn('rolling restart already running; this request is ignored')
+      return this.#roll
+    }
+    let supervisor: Supervisor
+    try {
+      supervisor = this.#requireRunning('roll')
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const roll = this.#serial(() => rollingRestart(supervisor, this.#log)).finally(() => { this.#roll = null })
+    this.#roll = roll
+    return roll
+  }
+
+  async reloadConfig (): Promise<ConfigReloadResult> {
+    const supervisor = this.#requireRunning('reload the config')
+    return await reloadConfig(supervisor, this.options.config, this.#log)
+  }
+
+  async scale (n: number): Promise<void> {
+    const supervisor = this.#requireRunning('scale')
+    await this.#serial(() => scaleTo(supervisor, n, this.#log))
+  }
+
+  shutdown (): Promise<StopResult> {
+    return this.#stop({ reason: 'shutdown' })
+  }
+
+  kill (): Promise<StopResult> {
+    const supervisor = this.#supervisor
+    this.#log.warn('stopping now: killing every worker (SIGKILL)')
+    if (supervisor === null) return this.stopped
+    const killed = supervisor.liveProcs().map((p) => supervisor.describe(p))
+    void supervisor.killAll().then(() => {
+      this.#finish({ code: 1, reason: 'killed', killed })
+    })
+    return this.stopped
+  }
+
+  #stop (why: { reason: 'shutdown' | 'crash-loop', error?: FclError }): Promise<StopResult> {
+    if (this.#stopping !== null) return this.#stopping
+    this.#stopping = this.#drainAll(why)
+    return this.#stopping
+  }
+
+  async #drainAll (why: { reason: 'shutdown' | 'crash-loop', error?: FclError }): Promise<StopResult> {
+    const o = this.options
+    const supervisor = this.#supervisor
+    const started = Date.now()
+    if (supervisor === null || this.#bootError !== null) {
+      // Nothing forked yet (or boot already failed and cleaned up).
+      const result = await Promise.race([this.stopped, this.ready.then(() => null, () => null)])
+      if (result !== null) return result
+    }
+    if (supervisor === null) {
+      const result: StopResult = { code: 0, reason: why.reason, killed: [] }
+      this.#finish(result)
+      return result
+    }
+    const procs = supervisor.liveProcs()
+    this.#log.info({ workers: procs.length, drainDelay: o.drainDelay, graceTimeout: o.graceTimeout },
+      `stopping: draining ${procs.length} worker${procs.length === 1 ? '' : 's'} (drain delay ${o.drainDelay} ms, grace timeout ${o.graceTimeout} ms)`)
+    await Promise.all(supervisor.beginStop(o.drainDelay, o.graceTimeout))
+    const killed = supervisor.killedAtGrace(procs).map((p) => `worker ${p.workerId} (pid ${p.pid})`)
+    const ms = Date.now() - started
+    const failed = killed.length > 0 || why.reason === 'crash-loop'
+    if (killed.length > 0) this.#log.error({ killed, ms }, `stopped in ${ms} ms; killed at the grace timeout: ${killed.join(', ')}`)
+    else this.#log.info({ ms }, `stopped in ${ms} ms; every worker finished its work`)
+    const result: StopResult = {
+      code: failed ? 1 : 0,
+      reason: why.reason,
+      killed,
+      ...(why.error === undefined
+        ? (killed.length > 0 ? { error: new FclError(ERROR_CODES.SHUTDOWN_TIMEOUT, `killed at the grace timeout: ${killed.join(', ')}`) } : {})
+        : { error: why.error })
+    }
+    this.#finish(result)
+    return result
+  }
+}
+
+/**
+ * Starts a cluster of `options.entry`. Options are validated before anything
+ * happens (a coded `FclOptionsError` is thrown synchronously); everything after
+ * that is reported through `ready` and `stopped`. One per process: node:cluster's
+ * primary settings are process-wide.
+ */
+export function launch (options: LaunchOptions): ClusterHandle {
+  const resolved = resolveLaunchOptions(options)
+  if (!cluster.isPrimary) {
+    throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() was called inside a cluster worker; call it from the primary process only')
+  }
+  if (launched) throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() can run once per process (node:cluster settings are process-wide)')
+  launched = true
+  return new Cluster(resolved)
+}

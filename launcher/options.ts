@@ -1,0 +1,190 @@
+import { statSync } from 'node:fs'
+import path from 'node:path'
+import type { Logger } from 'pino'
+import { ERROR_CODES, FclOptionsError } from '../lib/errors.js'
+
+export type TsLoader = 'auto' | 'tsx' | 'native'
+
+/** What `launch()` takes; the CLI builds the same object from flags and environment. */
+export interface LaunchOptions {
+  /** The app's entry file (plugin-style or self-starting), relative to `cwd`. */
+  entry: string
+  /** A number, or `'auto'`: the CPUs this process may use (cgroup quota aware). Default `'auto'`. */
+  workers?: number | 'auto'
+  /** Default 3000. */
+  port?: number
+  /** Default `'localhost'`. */
+  host?: string
+  /** A JSON file whose object every worker sees as `fastify.cluster.config`; re-read on SIGHUP. */
+  config?: string
+  /** How long a stop may take before remaining workers are killed (ms). Default 30000. */
+  graceTimeout?: number
+  /** How long workers keep serving after a stop began, before they close (ms). Default 0. */
+  drainDelay?: number
+  /** How long a new worker may take to become ready (ms). Default 30000. */
+  readyTimeout?: number
+  /** Consecutive quick crashes of one worker before the launcher gives up. Default 10. */
+  maxRestarts?: number
+  /** A worker up this long (ms) has its crash streak reset. Default 30000. */
+  minUptime?: number
+  /** First restart delay (ms), doubled per consecutive crash. Default 100. */
+  restartDelay?: number
+  /** Ceiling of the restart delay (ms). Default 15000. */
+  restartDelayMax?: number
+  /** Replace a worker whose RSS stays above this many MB; 0 turns it off. Default 0. */
+  maxMemory?: number
+  /** Human-readable logs instead of JSON lines (primary and workers). Default false. */
+  prettyLogs?: boolean
+  /** pino level for the primary and plugin-style workers. Default `'info'`. */
+  logLevel?: string
+  /** TypeScript entries: `auto` uses Node's own type stripping where it exists, else tsx. Default `'auto'`. */
+  tsLoader?: TsLoader
+  /** Directory the entry and config paths are relative to. Default `process.cwd()`. */
+  cwd?: string
+  /** Extra environment for workers (on top of the primary's). */
+  env?: Record<string, string>
+  /** A pino logger for the primary's lines; default: a new one on stdout. */
+  logger?: Logger
+}
+
+export interface ResolvedLaunchOptions {
+  readonly entry: string
+  readonly workers: number | 'auto'
+  readonly port: number
+  readonly host: string
+  readonly config: string | null
+  readonly graceTimeout: number
+  readonly drainDelay: number
+  readonly readyTimeout: number
+  readonly maxRestarts: number
+  readonly minUptime: number
+  readonly restartDelay: number
+  readonly restartDelayMax: number
+  readonly maxMemory: number
+  readonly prettyLogs: boolean
+  readonly logLevel: string
+  readonly tsLoader: TsLoader
+  readonly env: Readonly<Record<string, string>>
+  readonly logger: Logger | null
+}
+
+export const LAUNCH_DEFAULTS = Object.freeze({
+  workers: 'auto' as const,
+  port: 3000,
+  host: 'localhost',
+  graceTimeout: 30000,
+  drainDelay: 0,
+  readyTimeout: 30000,
+  maxRestarts: 10,
+  minUptime: 30000,
+  restartDelay: 100,
+  restartDelayMax: 15000,
+  maxMemory: 0,
+  prettyLogs: false,
+  logLevel: 'info',
+  tsLoader: 'auto' as const
+})
+
+export const ENTRY_EXTENSIONS: readonly string[] = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts']
+const TS_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.cts'])
+const LOG_LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+const KNOWN_KEYS: ReadonlySet<string> = new Set([
+  'entry', 'config', 'cwd', 'env', 'logger', ...Object.keys(LAUNCH_DEFAULTS)
+])
+
+export function isTypeScriptEntry (entry: string): boolean {
+  return TS_EXTENSIONS.has(path.extname(entry))
+}
+
+function fail (message: string, hint?: string, code: string = ERROR_CODES.LAUNCH_OPTIONS): never {
+  throw new FclOptionsError(code, message, hint === undefined ? undefined : { hint })
+}
+
+function show (value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value)
+}
+
+function integer (name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`
+    fail(`${name} must be a whole number ${range}, got ${show(value)}`)
+  }
+  return value
+}
+
+function checkEntry (entry: unknown, cwd: string): string {
+  if (typeof entry !== 'string' || entry === '') {
+    fail('no entry file given', 'pass the file that builds your app, e.g. fastify-cluster-launch server.ts', ERROR_CODES.CLI_USAGE)
+  }
+  const file = path.resolve(cwd, entry)
+  let isFile = false
+  try {
+    isFile = statSync(file).isFile()
+  } catch {
+    fail(`entry file ${show(entry)} does not exist (looked for ${file})`, 'check the path; it is resolved from the current directory', ERROR_CODES.ENTRY_NOT_FOUND)
+  }
+  if (!isFile) fail(`entry ${show(entry)} is not a file`, 'pass the app\'s entry file, not a directory', ERROR_CODES.ENTRY_NOT_FOUND)
+  if (!ENTRY_EXTENSIONS.includes(path.extname(file))) {
+    fail(`entry ${show(entry)} has an unsupported extension`, `use one of ${ENTRY_EXTENSIONS.join(', ')}`)
+  }
+  return file
+}
+
+/** Validates once, before anything is read, forked or logged; never mutates `input`. */
+export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptions {
+  if (typeof input !== 'object' || input === null) fail(`options must be an object, got ${show(input)}`)
+  for (const key of Object.keys(input)) {
+    if (!KNOWN_KEYS.has(key)) fail(`unknown option ${show(key)}`, `known options: ${[...KNOWN_KEYS].join(', ')}`)
+  }
+  const cwd = input.cwd ?? process.cwd()
+  if (typeof cwd !== 'string') fail(`cwd must be a directory path, got ${show(cwd)}`)
+  const entry = checkEntry(input.entry, cwd)
+
+  const workers = input.workers ?? LAUNCH_DEFAULTS.workers
+  if (workers !== 'auto') integer('workers', workers, 1, 1, 1024)
+  const host = input.host ?? LAUNCH_DEFAULTS.host
+  if (typeof host !== 'string' || host === '') fail(`host must be a host name or address, got ${show(host)}`)
+  const config = input.config ?? null
+  if (config !== null && (typeof config !== 'string' || config === '')) fail(`config must be a path to a JSON file, got ${show(config)}`)
+  const logLevel = input.logLevel ?? LAUNCH_DEFAULTS.logLevel
+  if (typeof logLevel !== 'string' || !LOG_LEVELS.has(logLevel)) fail(`logLevel must be one of ${[...LOG_LEVELS].join(', ')}, got ${show(logLevel)}`)
+  const tsLoader = input.tsLoader ?? LAUNCH_DEFAULTS.tsLoader
+  if (tsLoader !== 'auto' && tsLoader !== 'tsx' && tsLoader !== 'native') fail(`tsLoader must be auto, tsx or native, got ${show(tsLoader)}`)
+  const prettyLogs = input.prettyLogs ?? LAUNCH_DEFAULTS.prettyLogs
+  if (typeof prettyLogs !== 'boolean') fail(`prettyLogs must be a boolean, got ${show(prettyLogs)}`)
+  const env = input.env ?? {}
+  if (typeof env !== 'object' || env === null || Object.values(env).some((v) => typeof v !== 'string')) {
+    fail('env must be an object of strings')
+  }
+  const restartDelay = integer('restartDelay', input.restartDelay, LAUNCH_DEFAULTS.restartDelay, 0)
+  const restartDelayMax = integer('restartDelayMax', input.restartDelayMax, LAUNCH_DEFAULTS.restartDelayMax, 0)
+  if (restartDelayMax < restartDelay) fail(`restartDelayMax (${restartDelayMax}) must not be below restartDelay (${restartDelay})`)
+
+  const graceTimeout = integer('graceTimeout', input.graceTimeout, LAUNCH_DEFAULTS.graceTimeout, 1)
+  const drainDelay = integer('drainDelay', input.drainDelay, LAUNCH_DEFAULTS.drainDelay, 0)
+  // The grace timeout counts from the stop signal, drain delay included (as
+  // Kubernetes counts terminationGracePeriodSeconds), so the delay must leave room.
+  if (drainDelay >= graceTimeout) fail(`drainDelay (${drainDelay}) must be below graceTimeout (${graceTimeout})`, 'the grace timeout counts from the stop signal and includes the drain delay')
+
+  return Object.freeze({
+    entry,
+    workers,
+    port: integer('port', input.port, LAUNCH_DEFAULTS.port, 0, 65535),
+    host,
+    config: config === null ? null : path.resolve(cwd, config),
+    graceTimeout,
+    drainDelay,
+    readyTimeout: integer('readyTimeout', input.readyTimeout, LAUNCH_DEFAULTS.readyTimeout, 1),
+    maxRestarts: integer('maxRestarts', input.maxRestarts, LAUNCH_DEFAULTS.maxRestarts, 0),
+    minUptime: integer('minUptime', input.minUptime, LAUNCH_DEFAULTS.minUptime, 0),
+    restartDelay,
+    restartDelayMax,
+    maxMemory: integer('maxMemory', input.maxMemory, LAUNCH_DEFAULTS.maxMemory, 0),
+    prettyLogs,
+    logLevel,
+    tsLoader,
+    env: Object.freeze({ ...env }),
+    logger: input.logger ?? null
+  })
+}

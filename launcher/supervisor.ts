@@ -1,0 +1,645 @@
+import cluster, { type Worker } from 'node:cluster'
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { ERROR_CODES, FclError } from '../lib/errors.js'
+import {
+  createMessage,
+  isWorkerMessage,
+  sendToWorker,
+  type ConfigObject,
+  type DrainReason,
+  type InstanceState,
+  type InstanceView,
+  type WorkerMessage
+} from '../lib/protocol.js'
+import { ENV } from '../lib/worker-link.js'
+import { nextCrashStreak, restartDelayFor, shouldGiveUp, type BackoffPolicy } from './backoff.js'
+import type { ResolvedLaunchOptions } from './options.js'
+
+/**
+ * The primary's table: one slot per stable `workerId`, each holding the process
+ * that serves it (`current`) and, while one is being started, the next one
+ * (`pending`). Events (exit, ready, message) become actions (fork, drain, kill,
+ * restart, log). Rolling restart, shutdown, scaling and memory recycling all go
+ * through `replace`/`retire`, so they agree on what a replacement is.
+ */
+
+export type ProcState = 'starting' | 'ready' | 'draining' | 'exited'
+
+export interface WorkerProc {
+  readonly worker: Worker
+  readonly pid: number
+  readonly workerId: number
+  readonly startedAt: number
+  state: ProcState
+  /** The plugin is registered: readiness comes from its `fcl:ready`, draining from `fcl:drain`. */
+  attached: boolean
+  /** The worker's link said hello: messages sent from now on are received. */
+  linked: boolean
+  /** We asked it to leave, so its exit is not a crash. */
+  retiring: boolean
+  /** Killed at the grace timeout. */
+  killed: boolean
+  /** The worker's own reason for failing to start (`fcl:fatal`). */
+  fatal: { message: string, code?: string } | null
+  configVersion: number
+  rss: number | null
+  heapUsed: number | null
+  elu: number | null
+  overMemory: number
+  readonly ready: Promise<void>
+  readonly exited: Promise<ExitInfo>
+}
+
+export interface ExitInfo {
+  code: number | null
+  signal: string | null
+}
+
+interface Slot {
+  readonly workerId: number
+  current: WorkerProc | null
+  pending: WorkerProc | null
+  crashStreak: number
+  restarts: number
+  restartTimer: NodeJS.Timeout | null
+  /** A replacement (roll, memory) is under way: crash restarts stand aside. */
+  replacing: boolean
+}
+
+export interface WorkerInfo {
+  workerId: number
+  pid: number
+  state: ProcState
+  startedAt: number
+  restarts: number
+  rss: number | null
+  heapUsed: number | null
+  elu: number | null
+}
+
+export interface SupervisorEvents {
+  'worker-ready': [WorkerInfo]
+  'worker-exit': [WorkerInfo & ExitInfo]
+  /** The crash-loop guard gave up; the launch must stop. */
+  'give-up': [FclError]
+  /** A worker reported its RSS/heap/event-loop use. */
+  stats: [WorkerProc]
+}
+
+const STATE_TEXT: Readonly<Record<ProcState, string>> = { starting: 'starting', ready: 'ready', draining: 'draining', exited: 'exited' }
+
+function describeExit (info: ExitInfo): string {
+  return info.signal !== null ? `was killed by ${info.signal}` : `exited with code ${String(info.code)}`
+}
+
+export class Supervisor extends EventEmitter<SupervisorEvents> {
+  readonly #options: ResolvedLaunchOptions
+  readonly #log: Logger
+  readonly #policy: BackoffPolicy
+  readonly #slots = new Map<number, Slot>()
+  readonly #procs = new Map<number, WorkerProc>()
+  readonly #byWorker = new Map<Worker, WorkerProc>()
+  readonly #configAcks = new Map<WorkerProc, (ack: { ok: boolean, error?: string }) => void>()
+  #instanceState: InstanceState = 'starting'
+  #config: ConfigObject
+  #configVersion = 1
+  #stopping = false
+
+  constructor (options: ResolvedLaunchOptions, log: Logger, config: ConfigObject, execArgv: string[]) {
+    super()
+    this.#options = options
+    this.#log = log
+    this.#config = config
+    this.#policy = {
+      restartDelay: options.restartDelay,
+      restartDelayMax: options.restartDelayMax,
+      minUptime: options.minUptime,
+      maxRestarts: options.maxRestarts
+    }
+    cluster.setupPrimary({
+      exec: new URL('./worker-main.js', import.meta.url).pathname,
+      execArgv: [...process.execArgv, ...execArgv],
+      args: [],
+      silent: false
+    })
+    cluster.on('message', this.#onMessage)
+    cluster.on('listening', this.#onListening)
+    cluster.on('exit', this.#onExit)
+  }
+
+  get stopping (): boolean { return this.#stopping }
+  get size (): number { return this.#slots.size }
+  get config (): ConfigObject { return this.#config }
+  get configVersion (): number { return this.#configVersion }
+
+  /** Every live process, oldest slot first; a slot mid-replacement shows both. */
+  workers (): WorkerInfo[] {
+    return [...this.#procs.values()]
+      .filter((p) => p.state !== 'exited')
+      .sort((a, b) => a.workerId - b.workerId || a.startedAt - b.startedAt)
+      .map((p) => this.#info(p))
+  }
+
+  liveProcs (): WorkerProc[] {
+    return [...this.#procs.values()].filter((p) => p.state !== 'exited')
+  }
+
+  slotIds (): number[] {
+    return [...this.#slots.keys()].sort((a, b) => a - b)
+  }
+
+  #info (p: WorkerProc): WorkerInfo {
+    return {
+      workerId: p.workerId,
+      pid: p.pid,
+      state: p.state,
+      startedAt: p.startedAt,
+      restarts: this.#slots.get(p.workerId)?.restarts ?? 0,
+      rss: p.rss,
+      heapUsed: p.heapUsed,
+      elu: p.elu
+    }
+  }
+
+  instanceView (): InstanceView {
+    let ready = 0
+    for (const slot of this.#slots.values()) {
+      if (slot.current?.state === 'ready' || slot.pending?.state === 'ready') ready++
+    }
+    return { ready, total: this.#slots.size, state: this.#instanceState }
+  }
+
+  setInstanceState (state: InstanceState): void {
+    this.#instanceState = state
+    this.broadcastInstance()
+  }
+
+  /** Every worker learns of each change, so any one of them answers `/ready` for the instance. */
+  broadcastInstance (): void {
+    const message = createMessage({ type: 'fcl:instance', instance: this.instanceView() })
+    for (const p of this.#procs.values()) {
+      if (p.linked && p.state !== 'exited') sendToWorker(p.worker, message)
+    }
+  }
+
+  // ---- forking ---------------------------------------------------------------
+
+  #fork (workerId: number): WorkerProc {
+    const o = this.#options
+    const env: Record<string, string> = {
+      ...o.env,
+      [ENV.WORKER_ID]: String(workerId),
+      NODE_APP_INSTANCE: String(workerId),
+      [ENV.ENTRY]: o.entry,
+      [ENV.CONFIG]: JSON.stringify(this.#config),
+      [ENV.CONFIG_VERSION]: String(this.#configVersion),
+      [ENV.DRAIN_DELAY]: String(o.drainDelay),
+      [ENV.PRETTY_LOGS]: o.prettyLogs ? '1' : '0',
+      [ENV.LOG_LEVEL]: o.logLevel,
+      PORT: String(o.port),
+      HOST: o.host
+    }
+    const worker = cluster.fork(env)
+    let resolveReady!: () => void
+    let rejectReady!: (err: Error) => void
+    const ready = new Promise<void>((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
+    // A failed start is handled by whoever waits on `ready`; never an unhandled rejection.
+    ready.catch(() => {})
+    let resolveExit!: (info: ExitInfo) => void
+    const exited = new Promise<ExitInfo>((resolve) => { resolveExit = resolve })
+    const proc: WorkerProc = {
+      worker,
+      pid: worker.process.pid ?? -1,
+      workerId,
+      startedAt: Date.now(),
+      state: 'starting',
+      attached: false,
+      linked: false,
+      retiring: false,
+      killed: false,
+      fatal: null,
+      configVersion: this.#configVersion,
+      rss: null,
+      heapUsed: null,
+      elu: null,
+      overMemory: 0,
+      ready,
+      exited
+    }
+    const readyTimer = setTimeout(() => {
+      if (proc.state !== 'starting') return
+      proc.fatal ??= { message: `did not become ready within ${o.readyTimeout} ms (--ready-timeout)`, code: ERROR_CODES.WORKER_READY_TIMEOUT }
+      this.#log.error({ workerId, workerPid: proc.pid }, `worker ${workerId} (pid ${proc.pid}) did not become ready within ${o.readyTimeout} ms; killing it`)
+      this.#kill(proc)
+    }, o.readyTimeout)
+    readyTimer.unref()
+    const hooks = { resolveReady, rejectReady, resolveExit, readyTimer }
+    this.#hooks.set(proc, hooks)
+    this.#procs.set(proc.pid, proc)
+    this.#byWorker.set(worker, proc)
+    this.#log.info({ workerId, workerPid: proc.pid }, `worker ${workerId} forked (pid ${proc.pid})`)
+    return proc
+  }
+
+  readonly #hooks = new Map<WorkerProc, {
+    resolveReady: () => void
+    rejectReady: (err: Error) => void
+    resolveExit: (info: ExitInfo) => void
+    readyTimer: NodeJS.Timeout
+  }>()
+
+  #markReady (proc: WorkerProc): void {
+    if (proc.state !== 'starting') return
+    proc.state = 'ready'
+    const hooks = this.#hooks.get(proc)
+    if (hooks !== undefined) {
+      clearTimeout(hooks.readyTimer)
+      hooks.resolveReady()
+    }
+    this.#log.info({ workerId: proc.workerId, workerPid: proc.pid, ms: Date.now() - proc.startedAt }, `worker ${proc.workerId} (pid ${proc.pid}) ready in ${Date.now() - proc.startedAt} ms`)
+    this.emit('worker-ready', this.#info(proc))
+  }
+
+  #kill (proc: WorkerProc, signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (proc.state === 'exited') return
+    try {
+      proc.worker.process.kill(signal)
+    } catch {
+      // Already gone: its exit event follows.
+    }
+  }
+
+  // ---- events ----------------------------------------------------------------
+
+  readonly #onMessage = (worker: Worker, message: unknown): void => {
+    const proc = this.#byWorker.get(worker)
+    if (proc === undefined || !isWorkerMessage(message)) return
+    this.#handle(proc, message)
+  }
+
+  #handle (proc: WorkerProc, message: WorkerMessage): void {
+    switch (message.type) {
+      case 'fcl:hello':
+        proc.linked = true
+        proc.configVersion = message.configVersion
+        if (message.configVersion < this.#configVersion) {
+          sendToWorker(proc.worker, createMessage({ type: 'fcl:config', version: this.#configVersion, config: this.#config }))
+        }
+        sendToWorker(proc.worker, createMessage({ type: 'fcl:instance', instance: this.instanceView() }))
+        if (this.#stopping && proc.state === 'starting') this.#kill(proc, 'SIGTERM')
+        break
+      case 'fcl:attached':
+        proc.attached = true
+        break
+      case 'fcl:ready':
+        this.#markReady(proc)
+        this.#afterChange()
+        break
+      case 'fcl:fatal':
+        proc.fatal = message.code === undefined ? { message: message.message } : { message: message.message, code: message.code }
+        break
+      case 'fcl:config-ack': {
+        if (message.ok) proc.configVersion = message.version
+        const resolve = this.#configAcks.get(proc)
+        if (resolve !== undefined) {
+          this.#configAcks.delete(proc)
+          resolve(message.error === undefined ? { ok: message.ok } : { ok: message.ok, error: message.error })
+        }
+        break
+      }
+      case 'fcl:stats':
+        proc.rss = message.rss
+        proc.heapUsed = message.heapUsed
+        proc.elu = message.elu
+        this.emit('stats', proc)
+        break
+    }
+  }
+
+  readonly #onListening = (worker: Worker): void => {
+    const proc = this.#byWorker.get(worker)
+    // Plugin users report ready themselves (after their own listen, with every
+    // route loaded); for an entry without the plugin, listening is the best signal.
+    // `fcl:attached` is sent before listen on the same channel, so it is already in.
+    if (proc === undefined || proc.attached) return
+    this.#markReady(proc)
+    this.#afterChange()
+  }
+
+  readonly #onExit = (worker: Worker, code: number | null, signal: string | null): void => {
+    const proc = this.#byWorker.get(worker)
+    if (proc === undefined) return
+    const wasState = proc.state
+    proc.state = 'exited'
+    this.#byWorker.delete(worker)
+    this.#procs.delete(proc.pid)
+    const info: ExitInfo = { code, signal }
+    const hooks = this.#hooks.get(proc)
+    this.#hooks.delete(proc)
+    const ackWaiter = this.#configAcks.get(proc)
+    if (ackWaiter !== undefined) {
+      this.#configAcks.delete(proc)
+      ackWaiter({ ok: false, error: `worker ${describeExit(info)}` })
+    }
+    if (hooks !== undefined) {
+      clearTimeout(hooks.readyTimer)
+      if (wasState === 'starting') hooks.rejectReady(this.#startError(proc, info))
+      hooks.resolveExit(info)
+    }
+    this.emit('worker-exit', { ...this.#info(proc), ...info })
+
+    const slot = this.#slots.get(proc.workerId)
+    if (slot !== undefined && slot.current === proc) slot.current = null
+    if (slot !== undefined && slot.pending === proc) slot.pending = null
+
+    const uptime = Date.now() - proc.startedAt
+    const who = `worker ${proc.workerId} (pid ${proc.pid})`
+    if (proc.retiring) {
+      this.#log.info({ workerId: proc.workerId, workerPid: proc.pid, code, signal }, `${who} ${describeExit(info)} after draining`)
+    } else if (this.#stopping) {
+      this.#log.info({ workerId: proc.workerId, workerPid: proc.pid, code, signal }, `${who} ${describeExit(info)} while stopping`)
+    } else if (wasState === 'starting') {
+      // Whoever started it (boot, restart, roll, scale) waits on `ready` and decides.
+      this.#log.error({ workerId: proc.workerId, workerPid: proc.pid, code, signal, reason: proc.fatal?.message }, `${who} ${describeExit(info)} before becoming ready${proc.fatal === null ? '' : `: ${proc.fatal.message}`}`)
+    } else if (slot !== undefined && !slot.replacing) {
+      this.#scheduleRestart(slot, uptime, info, who)
+    } else {
+      this.#log.warn({ workerId: proc.workerId, workerPid: proc.pid, code, signal }, `${who} ${describeExit(info)}; its replacement is already starting`)
+    }
+    this.#afterChange()
+  }
+
+  #startError (proc: WorkerProc, info: ExitInfo): FclError {
+    const who = `worker ${proc.workerId} (pid ${proc.pid})`
+    const fatal = proc.fatal
+    if (fatal?.code === 'EADDRINUSE') {
+      return new FclError(ERROR_CODES.PORT_IN_USE, `port ${this.#options.port} on ${this.#options.host} is already in use (${fatal.message})`, {
+        hint: 'stop the other process or pick another port with --port'
+      })
+    }
+    if (fatal?.code === ERROR_CODES.WORKER_READY_TIMEOUT) {
+      return new FclError(ERROR_CODES.WORKER_READY_TIMEOUT, `${who} ${fatal.message}`, {
+        hint: 'the entry must call listen (or export a plugin); raise --ready-timeout if start-up is slow'
+      })
+    }
+    const reason = fatal === null ? describeExit(info) : fatal.message
+    return new FclError(ERROR_CODES.WORKER_START, `${who} failed to start: ${reason}`, {
+      hint: 'the worker\'s own log above has the details'
+    })
+  }
+
+  #afterChange (): void {
+    this.broadcastInstance()
+  }
+
+  // ---- crash restarts ------------------------------------------------------------
+
+  #scheduleRestart (slot: Slot, uptime: number, info: ExitInfo, who: string): void {
+    slot.crashStreak = nextCrashStreak(slot.crashStreak, uptime, this.#policy)
+    if (shouldGiveUp(slot.crashStreak, this.#policy)) {
+      const err = new FclError(ERROR_CODES.CRASH_LOOP,
+        `${who} ${describeExit(info)}; worker ${slot.workerId} crashed ${slot.crashStreak} times in a row, each within ${this.#policy.minUptime} ms of starting: giving up`,
+        { hint: 'fix the crash (see the worker log above) or raise --max-restarts' })
+      this.#log.fatal({ workerId: slot.workerId, crashStreak: slot.crashStreak }, err.message)
+      this.emit('give-up', err)
+      return
+    }
+    const delay = restartDelayFor(slot.crashStreak, this.#policy)
+    this.#log.warn({ workerId: slot.workerId, code: info.code, signal: info.signal, delay, crashStreak: slot.crashStreak },
+      `${who} ${describeExit(info)}; restarting in ${delay} ms`)
+    // Not unref'd: during the delay this timer may be all that keeps the primary alive.
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = null
+      void this.#restart(slot)
+    }, delay)
+  }
+
+  async #restart (slot: Slot): Promise<void> {
+    if (this.#stopping || this.#slots.get(slot.workerId) !== slot || slot.current !== null || slot.pending !== null) return
+    const proc = this.#fork(slot.workerId)
+    slot.pending = proc
+    try {
+      await proc.ready
+    } catch (err) {
+      if (slot.pending === proc) slot.pending = null
+      if (this.#stopping || this.#slots.get(slot.workerId) !== slot) return
+      this.#scheduleRestart(slot, 0, { code: null, signal: null }, `worker ${slot.workerId} (pid ${proc.pid}) failed to restart (${(err as Error).message})`)
+      return
+    }
+    if (slot.pending === proc) slot.pending = null
+    slot.current = proc
+    slot.restarts++
+    this.#afterChange()
+  }
+
+  // ---- the few actions everything else is built from ------------------------------
+
+  /** Boot: fork every slot at once and wait for all; the first failure is thrown. */
+  async start (count: number): Promise<void> {
+    const procs: WorkerProc[] = []
+    for (let id = 0; id < count; id++) {
+      const slot = this.#newSlot(id)
+      const proc = this.#fork(id)
+      slot.current = proc
+      procs.push(proc)
+    }
+    await Promise.all(procs.map((p) => p.ready))
+    this.setInstanceState('running')
+  }
+
+  #newSlot (workerId: number): Slot {
+    const slot: Slot = { workerId, current: null, pending: null, crashStreak: 0, restarts: 0, restartTimer: null, replacing: false }
+    this.#slots.set(workerId, slot)
+    return slot
+  }
+
+  /**
+   * Starts a replacement for slot `workerId`, waits until it is ready, then drains
+   * the old process (which stops receiving connections before it closes). If the
+   * replacement fails, it is killed and the old one keeps serving; the error is thrown.
+   * Resolves as soon as the replacement serves, with the old process's exit to await.
+   */
+  async replace (workerId: number, reason: DrainReason): Promise<{ oldExit: Promise<ExitInfo> | null }> {
+    const slot = this.#slots.get(workerId)
+    if (slot === undefined) throw new Error(`no worker ${workerId}`)
+    if (this.#stopping) throw new FclError(ERROR_CODES.STOPPING, 'the launcher is stopping')
+    if (slot.pending !== null) {
+      await slot.pending.ready
+      return { oldExit: null }
+    }
+    slot.replacing = true
+    try {
+      const proc = this.#fork(workerId)
+      slot.pending = proc
+      try {
+        await proc.ready
+      } catch (err) {
+        this.#kill(proc)
+        throw err
+      } finally {
+        if (slot.pending === proc) slot.pending = null
+      }
+      const old = slot.current
+      slot.current = proc
+      let oldExit: Promise<ExitInfo> | null = null
+      if (old !== null && old.state !== 'exited') oldExit = this.retire(old, reason, 0)
+      if (slot.restartTimer !== null) {
+        clearTimeout(slot.restartTimer)
+        slot.restartTimer = null
+      }
+      this.#afterChange()
+      // Wrapped: returning the bare promise from an async function would wait for the drain.
+      return { oldExit }
+    } finally {
+      slot.replacing = false
+    }
+  }
+
+  /**
+   * Asks a process to leave: a plugin user drains (stops accepting, finishes
+   * in-flight work, exits); an entry without the plugin gets node:cluster's
+   * `disconnect()`. Killed at the grace timeout either way.
+   */
+  retire (proc: WorkerProc, reason: DrainReason, drainDelay: number, graceTimeout = this.#options.graceTimeout): Promise<ExitInfo> {
+    if (proc.state === 'exited' || proc.retiring) return proc.exited
+    proc.retiring = true
+    const wasReady = proc.state === 'ready'
+    proc.state = 'draining'
+    const who = `worker ${proc.workerId} (pid ${proc.pid})`
+    if (!wasReady) {
+      // Not serving anything yet: nothing to drain.
+      this.#kill(proc, 'SIGTERM')
+    } else if (proc.attached && proc.linked) {
+      sendToWorker(proc.worker, createMessage({ type: 'fcl:drain', drainDelay, reason }))
+    } else {
+      const disconnect = (): void => { if (proc.state !== 'exited' && proc.worker.isConnected()) proc.worker.disconnect() }
+      if (drainDelay > 0) setTimeout(disconnect, drainDelay).unref()
+      else disconnect()
+    }
+    this.#log.info({ workerId: proc.workerId, workerPid: proc.pid, reason }, `${who} draining (${reason})`)
+    const grace = setTimeout(() => {
+      if (proc.state === 'exited') return
+      proc.killed = true
+      this.#log.error({ workerId: proc.workerId, workerPid: proc.pid, graceTimeout }, `${who} still running ${graceTimeout} ms after it was asked to stop; killing it (SIGKILL)`)
+      this.#kill(proc)
+    }, graceTimeout)
+    grace.unref()
+    void proc.exited.then(() => { clearTimeout(grace) })
+    this.#afterChange()
+    return proc.exited
+  }
+
+  /** Scale up: a new slot with the lowest free id; throws (and removes it) if its worker fails to start. */
+  async addSlot (): Promise<WorkerProc> {
+    let id = 0
+    while (this.#slots.has(id)) id++
+    const slot = this.#newSlot(id)
+    const proc = this.#fork(id)
+    slot.pending = proc
+    this.#afterChange()
+    try {
+      await proc.ready
+    } catch (err) {
+      this.#slots.delete(id)
+      this.#afterChange()
+      throw err
+    } finally {
+      if (slot.pending === proc) slot.pending = null
+    }
+    slot.current = proc
+    this.#afterChange()
+    return proc
+  }
+
+  /** Scale down: removes the highest slot and drains its processes. */
+  removeSlot (): Promise<ExitInfo[]> {
+    const id = Math.max(...this.#slots.keys())
+    const slot = this.#slots.get(id)
+    if (slot === undefined) return Promise.resolve([])
+    this.#slots.delete(id)
+    if (slot.restartTimer !== null) clearTimeout(slot.restartTimer)
+    const exits: Promise<ExitInfo>[] = []
+    for (const proc of [slot.current, slot.pending]) {
+      if (proc !== null) exits.push(this.retire(proc, 'scale-down', 0))
+    }
+    this.#afterChange()
+    return Promise.all(exits)
+  }
+
+  /** Sends a config to every linked process and collects their acknowledgements. */
+  async pushConfig (config: ConfigObject, ackTimeout: number): Promise<{ total: number, ok: number, failures: string[] }> {
+    this.#config = config
+    this.#configVersion++
+    const version = this.#configVersion
+    const targets = this.liveProcs().filter((p) => p.linked && !p.retiring)
+    const results = await Promise.all(targets.map((proc) => new Promise<{ proc: WorkerProc, ok: boolean, error?: string }>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#configAcks.delete(proc)
+        resolve({ proc, ok: false, error: `no answer within ${ackTimeout} ms` })
+      }, ackTimeout)
+      timer.unref()
+      this.#configAcks.set(proc, (ack) => {
+        clearTimeout(timer)
+        resolve({ proc, ...ack })
+      })
+      if (!sendToWorker(proc.worker, createMessage({ type: 'fcl:config', version, config }))) {
+        clearTimeout(timer)
+        this.#configAcks.delete(proc)
+        resolve({ proc, ok: false, error: 'IPC channel closed' })
+      }
+    })))
+    const failures = results.filter((r) => !r.ok).map((r) => `worker ${r.proc.workerId} (pid ${r.proc.pid}): ${r.error ?? 'failed'}`)
+    return { total: results.length, ok: results.length - failures.length, failures }
+  }
+
+  /** Stop: no more restarts; every process is drained (or killed if it never got ready). */
+  beginStop (drainDelay: number, graceTimeout: number): Promise<ExitInfo>[] {
+    this.#stopping = true
+    for (const slot of this.#slots.values()) {
+      if (slot.restartTimer !== null) clearTimeout(slot.restartTimer)
+      slot.restartTimer = null
+    }
+    this.setInstanceState('draining')
+    return this.liveProcs().map((proc) => this.retire(proc, 'shutdown', drainDelay, graceTimeout))
+  }
+
+  /** Second signal, or a failed boot: no grace. */
+  killAll (): Promise<ExitInfo[]> {
+    this.#stopping = true
+    for (const slot of this.#slots.values()) {
+      if (slot.restartTimer !== null) clearTimeout(slot.restartTimer)
+      slot.restartTimer = null
+    }
+    const procs = this.liveProcs()
+    for (const proc of procs) {
+      proc.retiring = true
+      this.#kill(proc)
+    }
+    return Promise.all(procs.map((p) => p.exited))
+  }
+
+  killedAtGrace (procs: WorkerProc[]): WorkerProc[] {
+    return procs.filter((p) => p.killed)
+  }
+
+  slotCurrent (workerId: number): WorkerProc | null {
+    return this.#slots.get(workerId)?.current ?? null
+  }
+
+  isSlotBusy (workerId: number): boolean {
+    const slot = this.#slots.get(workerId)
+    return slot === undefined || slot.pending !== null || slot.restartTimer !== null || slot.replacing
+  }
+
+  /** Detaches from node:cluster's events once everything has exited. */
+  dispose (): void {
+    cluster.off('message', this.#onMessage)
+    cluster.off('listening', this.#onListening)
+    cluster.off('exit', this.#onExit)
+  }
+
+  describe (proc: WorkerProc): string {
+    return `worker ${proc.workerId} (pid ${proc.pid}, ${STATE_TEXT[proc.state]})`
+  }
+}

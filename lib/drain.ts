@@ -1,0 +1,82 @@
+import net from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
+
+/**
+ * After the listener stopped accepting and every response says `Connection: close`,
+ * busy keep-alive connections close themselves after their next response. A
+ * connection still idle a whole period later is not in use, so closing it cannot
+ * race a request the client is sending (which is what closing idle sockets at
+ * once does).
+ */
+export const IDLE_REAP_AFTER_MS = 1000
+
+/**
+ * Fastify binds one extra server per address when the host resolves to several
+ * (`localhost` -> 127.0.0.1 and ::1) and keeps them behind a private symbol;
+ * they must stop accepting too, or connections keep landing on a closing worker.
+ */
+function listServers (fastify: FastifyInstance): net.Server[] {
+  const servers: net.Server[] = [fastify.server]
+  const key = Object.getOwnPropertySymbols(fastify).find((s) => s.description === 'fastify.serverBindings')
+  const extra: unknown = key === undefined ? undefined : (fastify as unknown as Record<symbol, unknown>)[key]
+  if (Array.isArray(extra)) {
+    for (const server of extra) if (server instanceof net.Server && server !== fastify.server) servers.push(server)
+  }
+  return servers
+}
+
+/**
+ * Stops accepting without touching open connections. `http.Server#close` would
+ * also close idle keep-alive sockets at once, racing clients that are sending
+ * their next request on them (the resets PM2's reload produces); `net.Server#close`
+ * only closes the listener. Under `node:cluster` this also tells the primary to
+ * stop routing connections here. Resolves when the last connection has ended.
+ */
+function stopAccepting (server: net.Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve()
+      return
+    }
+    net.Server.prototype.close.call(server, () => { resolve() })
+  })
+}
+
+export interface DrainPlan {
+  /** Keep accepting and serving this long first (load balancer deregistration). */
+  drainDelay: number
+  /** How often connections that stayed idle through the drain are reaped. */
+  idleReapEvery?: number
+}
+
+function reapIdle (servers: net.Server[]): void {
+  for (const server of servers) {
+    const closeIdle = (server as net.Server & { closeIdleConnections?: () => void }).closeIdleConnections
+    if (typeof closeIdle === 'function') closeIdle.call(server)
+  }
+}
+
+/**
+ * The worker-side drain. The caller has already flipped readiness to draining,
+ * which makes every response carry `Connection: close`. Then: wait the drain
+ * delay, stop accepting, and wait until every connection has ended: busy ones
+ * close after their current response; ones that stay idle are reaped every
+ * `idleReapEvery` ms. Only then `fastify.close()` runs, so the app's `onClose`
+ * hooks (database pools...) never run under an in-flight request. The caller's
+ * grace timeout bounds the whole.
+ */
+export async function drainFastify (fastify: FastifyInstance, plan: DrainPlan): Promise<void> {
+  // These waits are the work itself (the process must stay up through them), so
+  // they are not unref'd; each is cleared when the drain ends.
+  if (plan.drainDelay > 0) await sleep(plan.drainDelay)
+  const servers = listServers(fastify)
+  const every = plan.idleReapEvery ?? IDLE_REAP_AFTER_MS
+  const reaper = setInterval(reapIdle, every, servers)
+  try {
+    await Promise.all(servers.map(stopAccepting))
+  } finally {
+    clearInterval(reaper)
+  }
+  await fastify.close()
+}

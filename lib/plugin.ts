@@ -1,0 +1,173 @@
+import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { drainFastify } from './drain.js'
+import { resolvePluginOptions, type ClusterPluginOptions, type ResolvedPluginOptions } from './options.js'
+import type { ConfigObject, InstanceView } from './protocol.js'
+import { createMessage } from './protocol.js'
+import { Readiness, type ReadinessState } from './readiness.js'
+import { registerProbeRoutes } from './routes.js'
+import { getWorkerLink, type ConfigUpdate, type WorkerLink } from './worker-link.js'
+
+export type ConfigReloadHandler = (next: ConfigObject, previous: ConfigObject) => void | Promise<void>
+
+/** `fastify.cluster`: what a worker knows about itself and its cluster. */
+export interface ClusterDecorator {
+  /** True when the process was forked by the launcher. */
+  readonly isWorker: boolean
+  /** Stable index 0..N-1 that a replacement inherits (like PM2's NODE_APP_INSTANCE); null standalone. */
+  readonly workerId: number | null
+  readonly pid: number
+  /** The current config (`--config` file under the launcher); `{}` when there is none. */
+  readonly config: ConfigObject
+  readonly state: ReadinessState
+  /** The primary's last view of the instance; null standalone. */
+  readonly instance: InstanceView | null
+  /**
+   * Runs `handler(next, previous)` on every config reload (SIGHUP). Handlers run in
+   * order; one that throws (or rejects) keeps the old config in this worker and the
+   * failure is reported to the primary.
+   */
+  onConfigReload: (handler: ConfigReloadHandler) => void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    cluster: ClusterDecorator
+  }
+}
+
+/** Under the launcher the primary owns these; standalone, SIGUSR2 is left to Node (or nodemon). */
+const STANDALONE_SKIPPED_EVENTS: NonNullable<closeWithGrace.Options['skip']> = ['SIGHUP', 'SIGUSR2', 'beforeExit']
+
+class ClusterState implements ClusterDecorator {
+  readonly pid = process.pid
+  readonly readiness = new Readiness()
+  readonly #link: WorkerLink
+  readonly #handlers: ConfigReloadHandler[] = []
+  #standaloneConfig: ConfigObject = {}
+
+  constructor (link: WorkerLink) {
+    this.#link = link
+  }
+
+  get isWorker (): boolean { return this.#link.active }
+  get workerId (): number | null { return this.#link.workerId }
+  get config (): ConfigObject { return this.#link.active ? this.#link.config : this.#standaloneConfig }
+  get state (): ReadinessState { return this.readiness.state }
+  get instance (): InstanceView | null { return this.#link.active ? this.#link.instance : null }
+
+  onConfigReload (handler: ConfigReloadHandler): void {
+    if (typeof handler !== 'function') throw new TypeError('fastify.cluster.onConfigReload expects a function')
+    this.#handlers.push(handler)
+  }
+
+  /** Runs every handler; throws the first failure, leaving the current config in place. */
+  async runReloadHandlers (next: ConfigObject): Promise<void> {
+    const previous = this.config
+    for (const handler of this.#handlers) await handler(next, previous)
+    if (!this.#link.active) this.#standaloneConfig = next
+  }
+
+  toJSON (): object {
+    return { isWorker: this.isWorker, workerId: this.workerId, pid: this.pid, state: this.state }
+  }
+}
+
+function errorMessage (err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+function wireLauncher (fastify: FastifyInstance, cluster: ClusterState, link: WorkerLink): void {
+  link.setConfigApplier(async function applyConfig (update: ConfigUpdate) {
+    try {
+      await cluster.runReloadHandlers(update.config)
+    } catch (err) {
+      fastify.log.error({ err, configVersion: update.version }, 'config reload handler failed; keeping the previous config')
+      return { ok: false, error: errorMessage(err) }
+    }
+    link.config = update.config
+    link.configVersion = update.version
+    fastify.log.info({ configVersion: update.version }, 'config reloaded')
+    return { ok: true }
+  })
+  link.setDrainHandler(async function drainWorker (request) {
+    cluster.readiness.advance('draining')
+    fastify.log.info({ reason: request.reason, drainDelay: request.drainDelay }, 'draining: readiness fails, responses close their connections')
+    await drainFastify(fastify, { drainDelay: request.drainDelay })
+  })
+  cluster.readiness.on('change', function reportReady (state) {
+    if (state === 'ready') link.send(createMessage({ type: 'fcl:ready' }))
+  })
+  link.send(createMessage({ type: 'fcl:attached' }))
+}
+
+function wireStandalone (fastify: FastifyInstance, cluster: ClusterState, options: ResolvedPluginOptions): void {
+  if (!options.handleSignals) return
+  let closer: ReturnType<typeof closeWithGrace> | undefined
+  const onHangup = function reloadOnHangup (): void {
+    cluster.runReloadHandlers(cluster.config).then(
+      () => { fastify.log.info('SIGHUP: config reload handlers ran') },
+      (err: unknown) => { fastify.log.error({ err }, 'SIGHUP: a config reload handler failed') }
+    )
+  }
+  // Only a listening server has anything to close gracefully; installing the
+  // handlers earlier would also take over the process of tests that use inject().
+  fastify.addHook('onListen', async function installSignals () {
+    if (closer !== undefined) return
+    closer = closeWithGrace({
+      delay: options.gracefulTimeout,
+      skip: STANDALONE_SKIPPED_EVENTS,
+      logger: { error: (msg: unknown) => { fastify.log.error(msg) } },
+      onSecondSignal (signal) { fastify.log.error(`second ${signal}: exiting now`) },
+      onTimeout (delay) { fastify.log.error(`graceful close still running after ${delay} ms: exiting with code 1`) }
+    }, async function gracefulClose ({ signal, err }) {
+      if (err !== undefined) fastify.log.error({ err }, 'closing after an uncaught error')
+      cluster.readiness.advance('draining')
+      fastify.log.info({ signal, drainDelay: options.drainDelay }, 'draining: readiness fails, responses close their connections')
+      await drainFastify(fastify, { drainDelay: options.drainDelay })
+    })
+    process.on('SIGHUP', onHangup)
+  })
+  fastify.addHook('onClose', async function uninstallSignals () {
+    closer?.uninstall()
+    process.removeListener('SIGHUP', onHangup)
+  })
+}
+
+const clusterPluginImpl: FastifyPluginAsync<ClusterPluginOptions> = async function fastifyClusterLaunch (fastify, opts) {
+  const options = resolvePluginOptions(opts)
+  // In plugin-style entries the launcher registers this plugin before the user's
+  // code; a second registration by that code is a no-op, not a decorate error.
+  if (fastify.hasDecorator('cluster')) return
+
+  const link = getWorkerLink()
+  const cluster = new ClusterState(link)
+  fastify.decorate('cluster', cluster)
+
+  fastify.addHook('onSend', async function closeWhileDraining (_request, reply, payload) {
+    // Set at send time, not request time, so a request that began before the drain
+    // still tells its client to move on.
+    if (cluster.readiness.isDraining || link.instance?.state === 'draining') reply.header('connection', 'close')
+    return payload
+  })
+  fastify.addHook('onListen', async function markReady () {
+    cluster.readiness.advance('ready')
+  })
+  fastify.addHook('preClose', async function markDraining () {
+    cluster.readiness.advance('draining')
+  })
+  fastify.addHook('onClose', async function markClosed () {
+    cluster.readiness.advance('closed')
+  })
+
+  registerProbeRoutes(fastify, options, cluster)
+
+  if (link.active) wireLauncher(fastify, cluster, link)
+  else wireStandalone(fastify, cluster, options)
+}
+
+export const clusterPlugin = fp(clusterPluginImpl, {
+  fastify: '5.x',
+  name: 'fastify-cluster-launch'
+})

@@ -1,0 +1,137 @@
+/**
+ * The one place that knows what crosses the IPC channel between the primary and
+ * a worker. Every message is `{ v: 1, type: 'fcl:...' }`; anything else
+ * (a user's own `process.send` traffic, prom-client's aggregator, cluster's
+ * internal messages) fails the guards and is left alone.
+ */
+export const PROTOCOL_VERSION = 1
+
+export type ConfigObject = Record<string, unknown>
+
+/** How the whole instance looks from the primary; shown in `/ready` bodies. */
+export type InstanceState = 'starting' | 'running' | 'draining'
+export interface InstanceView {
+  ready: number
+  total: number
+  state: InstanceState
+}
+
+export type DrainReason = 'shutdown' | 'rolling-restart' | 'memory' | 'scale-down' | 'signal'
+
+// Primary -> worker
+export interface InstanceMessage { v: 1, type: 'fcl:instance', instance: InstanceView }
+export interface ConfigMessage { v: 1, type: 'fcl:config', version: number, config: ConfigObject }
+export interface DrainMessage { v: 1, type: 'fcl:drain', drainDelay: number, reason: DrainReason }
+export type PrimaryMessage = InstanceMessage | ConfigMessage | DrainMessage
+
+// Worker -> primary
+/** The worker's link is listening; the primary may now send (and re-sends a newer config). */
+export interface HelloMessage { v: 1, type: 'fcl:hello', configVersion: number }
+/** The plugin is registered: readiness comes from `fcl:ready`, not from cluster's `listening`. */
+export interface AttachedMessage { v: 1, type: 'fcl:attached' }
+export interface ReadyMessage { v: 1, type: 'fcl:ready' }
+export interface ConfigAckMessage { v: 1, type: 'fcl:config-ack', version: number, ok: boolean, error?: string }
+/** The worker failed to start; `message` is shown to the operator as the reason. */
+export interface FatalMessage { v: 1, type: 'fcl:fatal', message: string, code?: string }
+export interface StatsMessage { v: 1, type: 'fcl:stats', rss: number, heapUsed: number, elu: number }
+export type WorkerMessage =
+  | HelloMessage
+  | AttachedMessage
+  | ReadyMessage
+  | ConfigAckMessage
+  | FatalMessage
+  | StatsMessage
+
+type Body<M> = M extends { type: string } ? Omit<M, 'v'> : never
+
+const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config', 'fcl:drain'])
+const WORKER_TYPES: ReadonlySet<string> = new Set([
+  'fcl:hello', 'fcl:attached', 'fcl:ready', 'fcl:config-ack', 'fcl:fatal', 'fcl:stats'
+])
+
+function isEnvelope (value: unknown): value is { v: number, type: string } {
+  return typeof value === 'object' && value !== null &&
+    (value as { v?: unknown }).v === PROTOCOL_VERSION &&
+    typeof (value as { type?: unknown }).type === 'string'
+}
+
+export function isPrimaryMessage (value: unknown): value is PrimaryMessage {
+  if (!isEnvelope(value) || !PRIMARY_TYPES.has(value.type)) return false
+  const m = value as { instance?: Partial<InstanceView> | null, version?: unknown, config?: unknown, drainDelay?: unknown, reason?: unknown }
+  switch (value.type) {
+    case 'fcl:instance':
+      return typeof m.instance === 'object' && m.instance !== null &&
+        typeof m.instance.ready === 'number' && typeof m.instance.total === 'number'
+    case 'fcl:config':
+      return typeof m.version === 'number' && typeof m.config === 'object' && m.config !== null
+    default:
+      return typeof m.drainDelay === 'number' && typeof m.reason === 'string'
+  }
+}
+
+export function isWorkerMessage (value: unknown): value is WorkerMessage {
+  if (!isEnvelope(value) || !WORKER_TYPES.has(value.type)) return false
+  const m = value as { configVersion?: unknown, version?: unknown, ok?: unknown, message?: unknown, rss?: unknown, heapUsed?: unknown, elu?: unknown }
+  switch (value.type) {
+    case 'fcl:hello':
+      return typeof m.configVersion === 'number'
+    case 'fcl:config-ack':
+      return typeof m.version === 'number' && typeof m.ok === 'boolean'
+    case 'fcl:fatal':
+      return typeof m.message === 'string'
+    case 'fcl:stats':
+      return typeof m.rss === 'number' && typeof m.heapUsed === 'number' && typeof m.elu === 'number'
+    default:
+      return true
+  }
+}
+
+type AnyMessage = PrimaryMessage | WorkerMessage
+type MessageOf<T extends AnyMessage['type']> = Extract<AnyMessage, { type: T }>
+
+export function createMessage<T extends AnyMessage['type']> (body: Body<MessageOf<T>> & { type: T }): MessageOf<T> {
+  return { v: PROTOCOL_VERSION, ...body } as unknown as MessageOf<T>
+}
+
+/** Anything with cluster.Worker's `send`/`isConnected`, so lib/ needs no import of the launcher. */
+export interface MessageTarget {
+  send (message: PrimaryMessage): boolean
+  isConnected (): boolean
+}
+
+/**
+ * Sends to a worker, ignoring a channel that is already gone: a worker that is
+ * exiting is reported by its `exit` event, not by a throw in the middle of a broadcast.
+ */
+export function sendToWorker (target: MessageTarget, message: PrimaryMessage): boolean {
+  if (!target.isConnected()) return false
+  try {
+    return target.send(message)
+  } catch {
+    return false
+  }
+}
+
+export function sendToPrimary (message: WorkerMessage): boolean {
+  if (typeof process.send !== 'function' || process.connected !== true) return false
+  try {
+    return process.send(message)
+  } catch {
+    return false
+  }
+}
+
+/** Resolves once the message is handed to the channel, so a worker can send its last word and then exit. */
+export function sendToPrimaryAndWait (message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof process.send !== 'function' || process.connected !== true) {
+      resolve()
+      return
+    }
+    try {
+      process.send(message, undefined, undefined, () => { resolve() })
+    } catch {
+      resolve()
+    }
+  })
+}

@@ -1,0 +1,166 @@
+import { EventEmitter } from 'node:events'
+import {
+  createMessage,
+  isPrimaryMessage,
+  sendToPrimary,
+  type ConfigObject,
+  type DrainMessage,
+  type InstanceView,
+  type PrimaryMessage,
+  type WorkerMessage
+} from './protocol.js'
+
+/**
+ * The worker's end of the IPC channel. It must exist before the user's entry is
+ * imported (messages that arrive with no `message` listener are lost), and the
+ * launcher's bootstrap and the plugin may be loaded from two different copies of
+ * this package (a symlinked checkout, a source and a built path), so the single
+ * instance lives on `globalThis` under a registered symbol.
+ */
+const LINK_KEY = Symbol.for('fastify-cluster-launch.worker-link')
+
+/** What the primary puts in each worker's environment (besides PORT, HOST and NODE_APP_INSTANCE). */
+export const ENV = Object.freeze({
+  WORKER_ID: 'FCL_WORKER_ID',
+  CONFIG: 'FCL_WORKER_CONFIG',
+  CONFIG_VERSION: 'FCL_WORKER_CONFIG_VERSION',
+  DRAIN_DELAY: 'FCL_WORKER_DRAIN_DELAY',
+  PRETTY_LOGS: 'FCL_WORKER_PRETTY_LOGS',
+  ENTRY: 'FCL_WORKER_ENTRY',
+  LOG_LEVEL: 'FCL_WORKER_LOG_LEVEL'
+} as const)
+
+export type DrainRequest = Pick<DrainMessage, 'drainDelay' | 'reason'>
+export type ConfigUpdate = { version: number, config: ConfigObject }
+export type ConfigApplier = (update: ConfigUpdate) => Promise<{ ok: boolean, error?: string }>
+export type DrainHandler = (request: DrainRequest) => Promise<void>
+
+interface LinkEvents {
+  instance: [InstanceView]
+}
+
+export class WorkerLink extends EventEmitter<LinkEvents> {
+  /** True in a worker forked by the launcher (env marker plus an IPC channel). */
+  readonly active: boolean
+  readonly workerId: number | null
+  config: ConfigObject
+  configVersion: number
+  instance: InstanceView | null = null
+  #configApplier: ConfigApplier | null = null
+  #drainHandler: DrainHandler | null = null
+  #drainStarted = false
+  #pendingDrain: DrainRequest | null = null
+
+  constructor (env: NodeJS.ProcessEnv = process.env) {
+    super()
+    const rawId = env[ENV.WORKER_ID]
+    const id = rawId === undefined ? Number.NaN : Number(rawId)
+    this.active = Number.isInteger(id) && id >= 0 && typeof process.send === 'function'
+    this.workerId = this.active ? id : null
+    this.config = this.active ? parseConfigEnv(env[ENV.CONFIG]) : {}
+    this.configVersion = this.active ? Number(env[ENV.CONFIG_VERSION] ?? 0) || 0 : 0
+    if (this.active) {
+      process.on('message', (message: unknown) => { this.#onMessage(message) })
+      this.send(createMessage({ type: 'fcl:hello', configVersion: this.configVersion }))
+    }
+  }
+
+  send (message: WorkerMessage): boolean {
+    return this.active && sendToPrimary(message)
+  }
+
+  /** The plugin takes over config updates; without it they are stored and acknowledged as they come. */
+  setConfigApplier (applier: ConfigApplier | null): void {
+    this.#configApplier = applier
+  }
+
+  /** The plugin takes over drains; a drain that arrived before it did is replayed now. */
+  setDrainHandler (handler: DrainHandler | null): void {
+    this.#drainHandler = handler
+    if (handler !== null && this.#pendingDrain !== null) {
+      const pending = this.#pendingDrain
+      this.#pendingDrain = null
+      this.requestDrain(pending)
+    }
+  }
+
+  get hasDrainHandler (): boolean {
+    return this.#drainHandler !== null
+  }
+
+  /**
+   * Drains once, then exits the worker: under the launcher the process belongs to
+   * the primary, which waits for this exit (and kills at its grace timeout).
+   */
+  requestDrain (request: DrainRequest): void {
+    if (this.#drainStarted) return
+    const handler = this.#drainHandler
+    if (handler === null) {
+      // Not serving through the plugin yet (still booting, or an entry without it):
+      // nothing to drain, so leave now rather than linger half-started.
+      if (this.#pendingDrain === null) this.#pendingDrain = request
+      setImmediate(exitIfNoHandler, this)
+      return
+    }
+    this.#drainStarted = true
+    handler(request).then(
+      () => { process.exit(0) },
+      (err: unknown) => {
+        process.stderr.write(`worker ${String(this.workerId)} failed to drain: ${String(err)}\n`)
+        process.exit(1)
+      }
+    )
+  }
+
+  #onMessage (message: unknown): void {
+    if (!isPrimaryMessage(message)) return
+    this.#handle(message)
+  }
+
+  #handle (message: PrimaryMessage): void {
+    switch (message.type) {
+      case 'fcl:instance':
+        this.instance = message.instance
+        this.emit('instance', message.instance)
+        break
+      case 'fcl:config':
+        void this.#applyConfig({ version: message.version, config: message.config })
+        break
+      case 'fcl:drain':
+        this.requestDrain({ drainDelay: message.drainDelay, reason: message.reason })
+        break
+    }
+  }
+
+  async #applyConfig (update: ConfigUpdate): Promise<void> {
+    let result: { ok: boolean, error?: string }
+    if (this.#configApplier === null) {
+      this.config = update.config
+      this.configVersion = update.version
+      result = { ok: true }
+    } else {
+      result = await this.#configApplier(update)
+    }
+    this.send(createMessage({ type: 'fcl:config-ack', version: update.version, ...result }))
+  }
+}
+
+function exitIfNoHandler (link: WorkerLink): void {
+  if (!link.hasDrainHandler) process.exit(0)
+}
+
+function parseConfigEnv (raw: string | undefined): ConfigObject {
+  if (raw === undefined || raw === '') return {}
+  try {
+    const value: unknown = JSON.parse(raw)
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as ConfigObject : {}
+  } catch {
+    return {}
+  }
+}
+
+export function getWorkerLink (): WorkerLink {
+  const holder = globalThis as { [LINK_KEY]?: WorkerLink }
+  holder[LINK_KEY] ??= new WorkerLink()
+  return holder[LINK_KEY]
+}
