@@ -194,13 +194,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       [ENV.ENTRY]: o.entry,
       [ENV.CONFIG]: JSON.stringify(this.#config),
       [ENV.CONFIG_VERSION]: String(this.#configVersion),
-      [ENV.DRAIN_DELAY]: String(o.drainDelay),
       [ENV.PRETTY_LOGS]: o.prettyLogs ? '1' : '0',
       [ENV.LOG_LEVEL]: o.logLevel,
       PORT: String(o.port),
       HOST: o.host
     }
     const worker = cluster.fork(env)
+    worker.on('error', (err) => {
+      this.#log.warn({ workerId, err }, `worker ${workerId}: IPC error (${err.message})`)
+    })
     let resolveReady!: () => void
     let rejectReady!: (err: Error) => void
     const ready = new Promise<void>((resolve, reject) => { resolveReady = resolve; rejectReady = reject })

@@ -95,8 +95,13 @@ export function createMessage<T extends AnyMessage['type']> (body: Body<MessageO
 
 /** Anything with cluster.Worker's `send`/`isConnected`, so lib/ needs no import of the launcher. */
 export interface MessageTarget {
-  send (message: PrimaryMessage): boolean
+  send (message: PrimaryMessage, callback: (error: Error | null) => void): boolean
   isConnected (): boolean
+}
+
+function ignoreSendError (): void {
+  // A channel that closed between isConnected() and the write (the worker is
+  // exiting) fails here instead of as an unhandled 'error' event on the worker.
 }
 
 /**
@@ -106,7 +111,7 @@ export interface MessageTarget {
 export function sendToWorker (target: MessageTarget, message: PrimaryMessage): boolean {
   if (!target.isConnected()) return false
   try {
-    return target.send(message)
+    return target.send(message, ignoreSendError)
   } catch {
     return false
   }

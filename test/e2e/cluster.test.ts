@@ -1,0 +1,70 @@
+import path from 'node:path'
+import t from 'tap'
+import { FIXTURES, forkedPids, freePort, request, spawnCli } from '../helpers/process.js'
+
+async function distinctPids (port: number, tries = 20): Promise<Set<number>> {
+  const pids = new Set<number>()
+  for (let i = 0; i < tries; i++) pids.add((await request(port, '/')).json().pid)
+  return pids
+}
+
+t.test('2 workers from a plugin-style .ts entry: distinct pids, honest probes', async (t) => {
+  const port = await freePort()
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  await cli.waitFor(/2\/2 workers ready/)
+  const pids = await distinctPids(port)
+  t.equal(pids.size, 2, 'connections are answered by 2 distinct pids')
+  t.same([...pids].sort(), forkedPids(cli).sort(), 'the pids are the forked workers')
+
+  const health = await request(port, '/health')
+  t.equal(health.status, 200)
+  t.ok(pids.has(health.json().pid), '/health reports the pid that served it')
+  t.type(health.json().workerId, 'number')
+
+  const ready = await request(port, '/ready')
+  t.equal(ready.status, 200)
+  t.match(ready.json(), { status: 'pass', state: 'ready', workers: { ready: 2, total: 2 } })
+
+  const logs = cli.logs()
+  t.ok(logs.some((l) => l.role === 'primary' && typeof l.pid === 'number'), 'primary logs carry role and pid')
+  t.ok(logs.some((l) => l.workerId === 0 && typeof l.pid === 'number' && l.role === undefined), 'worker logs carry pid and workerId')
+
+  cli.signal('SIGTERM')
+  t.same(await cli.exited(), { code: 0, signal: null })
+})
+
+const STYLES: Record<string, string> = { 'self-start.ts': 'self-start-ts', 'self-start.mjs': 'self-start-mjs', 'no-plugin.mjs': 'no-plugin' }
+for (const [entry, style] of Object.entries(STYLES)) {
+  t.test(`${entry} runs as a cluster`, async (t) => {
+    const port = await freePort()
+    const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, entry)])
+    await cli.waitFor(/2\/2 workers ready/)
+    t.equal((await distinctPids(port)).size, 2)
+    t.equal((await request(port, '/')).json().style, style)
+    if (entry.endsWith('.mjs')) {
+      t.notOk(cli.output().includes('tsx loader'), '.mjs entries get no TypeScript loader')
+    }
+    cli.signal('SIGTERM')
+    t.equal((await cli.exited()).code, 0)
+  })
+}
+
+t.test('WEB_CONCURRENCY=3 gives 3 workers', async (t) => {
+  const port = await freePort()
+  const cli = spawnCli(t, ['-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')], { env: { WEB_CONCURRENCY: '3' } })
+  await cli.waitFor(/3\/3 workers ready/)
+  t.equal((await distinctPids(port, 30)).size, 3)
+  t.match((await request(port, '/ready')).json(), { workers: { ready: 3, total: 3 } })
+  cli.signal('SIGTERM')
+  t.equal((await cli.exited()).code, 0)
+})
+
+t.test('auto worker count is logged with its reason', async (t) => {
+  const port = await freePort()
+  const cli = spawnCli(t, ['-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'no-plugin.mjs')])
+  const line = await cli.waitFor(/starting \d+ workers? \(/)
+  t.match(line, /host has \d+/)
+  await cli.waitFor(/workers ready/)
+  cli.signal('SIGTERM')
+  t.equal((await cli.exited()).code, 0)
+})

@@ -1,0 +1,170 @@
+/**
+ * One place for spawning real processes in tests: every child runs in its own
+ * process group, is killed (group-wide, SIGKILL) on teardown even when the test
+ * failed, and every wait is bounded.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import http from 'node:http'
+import net from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const CLI = path.join(ROOT, 'dist/launcher/cli.js')
+export const FIXTURES = path.join(ROOT, 'test/fixtures')
+
+export interface Teardown { teardown: (fn: () => unknown) => void }
+
+export interface Running {
+  child: ChildProcess
+  pid: number
+  /** stdout and stderr so far, as lines. */
+  lines: () => string[]
+  output: () => string
+  /** Parsed JSON log lines so far. */
+  logs: () => Array<Record<string, unknown>>
+  waitFor: (pattern: RegExp | ((line: string) => boolean), timeoutMs?: number) => Promise<string>
+  /** Resolves with the exit code (or the signal name) within `timeoutMs`, else rejects. */
+  exited: (timeoutMs?: number) => Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  signal: (signal: NodeJS.Signals) => void
+}
+
+export function spawnNode (t: Teardown, args: string[], opts: { env?: Record<string, string | undefined>, cwd?: string } = {}): Running {
+  const child = spawn(process.execPath, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, FCL_LOG_LEVEL: undefined, WEB_CONCURRENCY: undefined, PORT: undefined, HOST: undefined, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true
+  })
+  const pid = child.pid ?? -1
+  const lines: string[] = []
+  const waiters = new Set<() => void>()
+  let exitInfo: { code: number | null, signal: NodeJS.Signals | null } | null = null
+  const exitPromise = once(child, 'exit').then(([code, signal]) => {
+    exitInfo = { code: code as number | null, signal: signal as NodeJS.Signals | null }
+    for (const w of waiters) w()
+    return exitInfo
+  })
+  for (const stream of [child.stdout, child.stderr]) {
+    let buffer = ''
+    stream?.setEncoding('utf8')
+    stream?.on('data', (chunk: string) => {
+      buffer += chunk
+      const parts = buffer.split('\n')
+      buffer = parts.pop() ?? ''
+      lines.push(...parts)
+      for (const w of waiters) w()
+    })
+  }
+  t.teardown(() => {
+    if (exitInfo === null) {
+      try { process.kill(-pid, 'SIGKILL') } catch {}
+    }
+  })
+  const running: Running = {
+    child,
+    pid,
+    lines: () => [...lines],
+    output: () => lines.join('\n'),
+    logs: () => lines.flatMap((l) => {
+      try { return [JSON.parse(l) as Record<string, unknown>] } catch { return [] }
+    }),
+    waitFor (pattern, timeoutMs = 15000) {
+      const test = typeof pattern === 'function' ? pattern : (l: string) => pattern.test(l)
+      return new Promise((resolve, reject) => {
+        let seen = 0
+        const check = (): void => {
+          for (; seen < lines.length; seen++) {
+            const line = lines[seen] as string
+            if (test(line)) { done(); resolve(line); return }
+          }
+          if (exitInfo !== null) { done(); reject(new Error(`process exited (${JSON.stringify(exitInfo)}) before printing ${String(pattern)}; output:\n${lines.join('\n')}`)) }
+        }
+        const timer = setTimeout(() => { done(); reject(new Error(`no line matching ${String(pattern)} within ${timeoutMs} ms; output:\n${lines.join('\n')}`)) }, timeoutMs)
+        const done = (): void => { clearTimeout(timer); waiters.delete(check) }
+        waiters.add(check)
+        check()
+      })
+    },
+    exited (timeoutMs = 15000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error(`process ${pid} still running after ${timeoutMs} ms; output:\n${lines.join('\n')}`)) }, timeoutMs)
+        void exitPromise.then((info) => { clearTimeout(timer); resolve(info) })
+      })
+    },
+    signal (signal) {
+      try { process.kill(pid, signal) } catch {}
+    }
+  }
+  return running
+}
+
+/** Starts the built CLI. */
+export function spawnCli (t: Teardown, args: string[], opts: { env?: Record<string, string | undefined>, cwd?: string } = {}): Running {
+  return spawnNode(t, [CLI, ...args], opts)
+}
+
+export async function freePort (): Promise<number> {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = (server.address() as net.AddressInfo).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+export interface HttpResult {
+  status: number
+  headers: http.IncomingHttpHeaders
+  body: string
+  json: () => any
+}
+
+/** One request on a fresh connection (`Connection: close`), so the primary's balancing applies per request. */
+export function request (port: number, urlPath: string, opts: { method?: string, timeoutMs?: number, host?: string } = {}): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: opts.host ?? '127.0.0.1',
+      port,
+      path: urlPath,
+      method: opts.method ?? 'GET',
+      agent: false,
+      headers: { connection: 'close' },
+      timeout: opts.timeoutMs ?? 10000
+    }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) })
+      })
+    })
+    req.on('timeout', () => { req.destroy(new Error(`request ${urlPath} timed out`)) })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+export function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export async function waitUntil (check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+/** Worker pids the primary reported as forked (from its JSON log lines). */
+export function forkedPids (running: Running): number[] {
+  return running.logs().filter((l) => typeof l.msg === 'string' && /forked/.test(l.msg)).map((l) => l.workerPid as number)
+}

@@ -1,0 +1,125 @@
+import t from 'tap'
+import { parseCliArgs, usage } from '../../launcher/args.js'
+import type { LaunchOptions } from '../../launcher/options.js'
+
+const USAGE = { name: 'FclOptionsError', code: 'FCL_ERR_CLI_USAGE' }
+
+/** Parses and insists on a launch command, returning its options. */
+function launch (argv: string[], env: NodeJS.ProcessEnv = {}): LaunchOptions {
+  const command = parseCliArgs(argv, env)
+  if (command.kind !== 'launch') throw new Error(`expected a launch command, got ${command.kind}`)
+  return command.options
+}
+
+t.test('--help, -h and --version need no entry', async (t) => {
+  t.same(parseCliArgs(['--help'], {}), { kind: 'help' })
+  t.same(parseCliArgs(['-h'], {}), { kind: 'help' })
+  t.same(parseCliArgs(['--version'], {}), { kind: 'version' })
+  t.same(parseCliArgs(['-w', '2', '--help', 'app.js'], {}), { kind: 'help' }, 'help wins over a full command line')
+})
+
+t.test('only the entry is set when no flag or env var is given (defaults are left to resolveLaunchOptions)', async (t) => {
+  t.same(launch(['app.js']), { entry: 'app.js' })
+  t.same(launch(['app.js'], { FCL_WORKER_ID: '3', NODE_ENV: 'production' }), { entry: 'app.js' }, 'unrelated env vars are ignored')
+})
+
+// [option key, flag argv, env var, env value, expected value]
+const CASES: Array<[keyof LaunchOptions, string[], string, string, unknown]> = [
+  ['workers', ['-w', '4'], 'WEB_CONCURRENCY', '4', 4],
+  ['workers', ['--workers', 'auto'], 'WEB_CONCURRENCY', 'auto', 'auto'],
+  ['port', ['-p', '8080'], 'PORT', '8080', 8080],
+  ['port', ['--port', '0'], 'PORT', '0', 0],
+  ['host', ['--host', '0.0.0.0'], 'HOST', '0.0.0.0', '0.0.0.0'],
+  ['config', ['-c', 'conf.json'], 'FCL_CONFIG', 'conf.json', 'conf.json'],
+  ['graceTimeout', ['--grace-timeout', '5000'], 'FCL_GRACE_TIMEOUT', '5000', 5000],
+  ['drainDelay', ['--drain-delay', '250'], 'FCL_DRAIN_DELAY', '250', 250],
+  ['readyTimeout', ['--ready-timeout', '7000'], 'FCL_READY_TIMEOUT', '7000', 7000],
+  ['maxRestarts', ['--max-restarts', '3'], 'FCL_MAX_RESTARTS', '3', 3],
+  ['minUptime', ['--min-uptime', '1000'], 'FCL_MIN_UPTIME', '1000', 1000],
+  ['restartDelay', ['--restart-delay', '50'], 'FCL_RESTART_DELAY', '50', 50],
+  ['restartDelayMax', ['--restart-delay-max', '900'], 'FCL_RESTART_DELAY_MAX', '900', 900],
+  ['maxMemory', ['--max-memory', '512'], 'FCL_MAX_MEMORY', '512', 512],
+  ['logLevel', ['--log-level', 'debug'], 'FCL_LOG_LEVEL', 'debug', 'debug'],
+  ['tsLoader', ['--ts-loader', 'tsx'], 'FCL_TS_LOADER', 'native', 'native'],
+  ['prettyLogs', ['--pretty-logs'], 'FCL_PRETTY_LOGS', 'true', true]
+]
+
+t.test('each flag and its env var set its option', async (t) => {
+  for (const [key, flagArgv, envName, envValue, expected] of CASES) {
+    const fromEnv = launch(['app.js'], { [envName]: envValue })
+    t.same(fromEnv[key], expected, `${envName}=${envValue} -> ${key}`)
+    const fromFlag = launch([...flagArgv, 'app.js'])
+    t.ok(fromFlag[key] !== undefined, `${flagArgv.join(' ')} sets ${key}`)
+  }
+  t.equal(launch(['--ts-loader', 'tsx', 'app.js']).tsLoader, 'tsx')
+  t.equal(launch(['--workers=6', 'app.js']).workers, 6, '--flag=value form')
+  t.equal(launch(['-w3', 'app.js']).workers, 3, 'short flag with the value attached')
+})
+
+t.test('precedence: defaults < environment < flags', async (t) => {
+  const env = { PORT: '4000', WEB_CONCURRENCY: '3', HOST: 'example.internal', FCL_TS_LOADER: 'native' }
+  const fromEnv = launch(['app.js'], env)
+  t.match(fromEnv, { port: 4000, workers: 3, host: 'example.internal', tsLoader: 'native' })
+  const both = launch(['-p', '5000', '-w', '2', '--ts-loader', 'tsx', 'app.js'], env)
+  t.match(both, { port: 5000, workers: 2, host: 'example.internal', tsLoader: 'tsx' }, 'flags win, env fills the rest')
+  t.equal(launch(['--pretty-logs', 'app.js'], { FCL_PRETTY_LOGS: '0' }).prettyLogs, true)
+})
+
+t.test('an empty env var counts as unset', async (t) => {
+  t.same(launch(['app.js'], { PORT: '', WEB_CONCURRENCY: '', FCL_PRETTY_LOGS: '' }), { entry: 'app.js' })
+})
+
+t.test('-w auto and WEB_CONCURRENCY=3', async (t) => {
+  t.equal(launch(['-w', 'auto', 'app.js']).workers, 'auto')
+  t.equal(launch(['app.js'], { WEB_CONCURRENCY: '3' }).workers, 3)
+})
+
+t.test('boolean env var FCL_PRETTY_LOGS accepts 1/0, true/false, yes/no, on/off', async (t) => {
+  for (const on of ['1', 'true', 'YES', 'on']) t.equal(launch(['app.js'], { FCL_PRETTY_LOGS: on }).prettyLogs, true, on)
+  for (const off of ['0', 'false', 'no', 'Off']) t.equal(launch(['app.js'], { FCL_PRETTY_LOGS: off }).prettyLogs, false, off)
+  t.throws(() => launch(['app.js'], { FCL_PRETTY_LOGS: 'maybe' }), { ...USAGE, message: /FCL_PRETTY_LOGS/ })
+})
+
+t.test('usage mistakes throw FCL_ERR_CLI_USAGE naming the flag or env var', async (t) => {
+  const bad: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['--nope', 'app.js'], {}, /--nope/],
+    [['-x', 'app.js'], {}, /-x/],
+    [['--port', 'abc', 'app.js'], {}, /--port/],
+    [['--port=-5', 'app.js'], {}, /--port/],
+    [['--port', '65536', 'app.js'], {}, /--port.*65535/],
+    [['app.js'], { PORT: '70000' }, /PORT/],
+    [['-w', '0', 'app.js'], {}, /--workers.*at least 1/],
+    [['-w', 'many', 'app.js'], {}, /--workers/],
+    [['app.js'], { WEB_CONCURRENCY: '0' }, /WEB_CONCURRENCY/],
+    [['app.js'], { WEB_CONCURRENCY: '2.5' }, /WEB_CONCURRENCY/],
+    [['--grace-timeout', '1e3', 'app.js'], {}, /--grace-timeout/],
+    [['app.js'], { FCL_DRAIN_DELAY: '-1' }, /FCL_DRAIN_DELAY/],
+    [['--ts-loader', 'babel', 'app.js'], {}, /--ts-loader/],
+    [['app.js'], { FCL_TS_LOADER: 'swc' }, /FCL_TS_LOADER/],
+    [['--host', ' ', 'app.js'], {}, /--host/],
+    [['--port'], {}, /--port/],
+    [[], {}, /no entry file/],
+    [['-w', '2'], {}, /no entry file/],
+    [['a.js', 'b.js'], {}, /one entry file, got 2/]
+  ]
+  for (const [argv, env, message] of bad) {
+    t.throws(() => parseCliArgs(argv, env), { ...USAGE, message }, `${argv.join(' ')} ${JSON.stringify(env)}`)
+  }
+})
+
+t.test('usage errors carry a hint for the operator', async (t) => {
+  t.throws(() => parseCliArgs(['--nope', 'app.js'], {}), { hint: /--help/ })
+})
+
+t.test('usage() mentions every flag, its short form and its env var', async (t) => {
+  const text = usage()
+  const flags = ['--workers', '--port', '--host', '--config', '--grace-timeout', '--drain-delay', '--ready-timeout',
+    '--max-restarts', '--min-uptime', '--restart-delay', '--restart-delay-max', '--max-memory', '--log-level',
+    '--ts-loader', '--pretty-logs', '--help', '--version']
+  for (const flag of flags) t.match(text, new RegExp(`${flag}\\b`), flag)
+  for (const short of ['-w', '-p', '-c', '-h']) t.match(text, `${short}, `, short)
+  const envs = ['WEB_CONCURRENCY', 'PORT', 'HOST', 'FCL_CONFIG', 'FCL_GRACE_TIMEOUT', 'FCL_DRAIN_DELAY', 'FCL_READY_TIMEOUT',
+    'FCL_MAX_RESTARTS', 'FCL_MIN_UPTIME', 'FCL_RESTART_DELAY', 'FCL_RESTART_DELAY_MAX', 'FCL_MAX_MEMORY', 'FCL_LOG_LEVEL',
+    'FCL_TS_LOADER', 'FCL_PRETTY_LOGS']
+  for (const env of envs) t.match(text, `[${env}]`, env)
+})
