@@ -67,6 +67,9 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   #busy = 0
   #unwatchMemory: () => void = () => {}
   #bootError: FclError | null = null
+  #finished = false
+  /** Workers killed by a second stop signal, reported by whichever path finishes first. */
+  #forcedKills: string[] | null = null
 
   constructor (options: ResolvedLaunchOptions) {
     super()
@@ -127,6 +130,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   }
 
   #finish (result: StopResult): void {
+    if (this.#finished) return
+    this.#finished = true
     this.#unwatchMemory()
     this.#supervisor?.dispose()
     this.emit('stopped', result)
@@ -189,6 +194,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.#log.warn('stopping now: killing every worker (SIGKILL)')
     if (supervisor === null) return this.stopped
     const killed = supervisor.liveProcs().map((p) => supervisor.describe(p))
+    this.#forcedKills = killed
     void supervisor.killAll().then(() => {
       this.#finish({ code: 1, reason: 'killed', killed })
     })
@@ -219,6 +225,11 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.#log.info({ workers: procs.length, drainDelay: o.drainDelay, graceTimeout: o.graceTimeout },
       `stopping: draining ${procs.length} worker${procs.length === 1 ? '' : 's'} (drain delay ${o.drainDelay} ms, grace timeout ${o.graceTimeout} ms)`)
     await Promise.all(supervisor.beginStop(o.drainDelay, o.graceTimeout))
+    if (this.#forcedKills !== null) {
+      const result: StopResult = { code: 1, reason: 'killed', killed: this.#forcedKills }
+      this.#finish(result)
+      return await this.stopped
+    }
     const killed = supervisor.killedAtGrace(procs).map((p) => `worker ${p.workerId} (pid ${p.pid})`)
     const ms = Date.now() - started
     const failed = killed.length > 0 || why.reason === 'crash-loop'

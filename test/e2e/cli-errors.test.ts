@@ -3,19 +3,17 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { once } from 'node:events'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { FIXTURES, forkedPids, freePort, spawnCli } from '../helpers/process.js'
 
 const APP = path.join(FIXTURES, 'plugin-app.ts')
 
-function assertOneLineError (t: Tap.Test, output: string, pattern: RegExp): void {
+function assertOneLineError (t: Test, output: string, pattern: RegExp): void {
   t.match(output, pattern)
   t.match(output, /^Error: /m, 'starts with Error:')
   t.notMatch(output, /^\s+at .+:\d+:\d+\)?$/m, 'no stack trace')
 }
 
-type Tap = typeof t
-declare namespace Tap { type Test = Parameters<Parameters<Tap['test']>[1] & ((t: any) => any)>[0] }
 
 const usageCases: Array<[string, string[], RegExp]> = [
   ['unknown flag', ['--wrokers', '2', APP], /Unknown option '--wrokers'/],

@@ -23,7 +23,7 @@ t.test('only the entry is set when no flag or env var is given (defaults are lef
   t.same(launch(['app.js'], { FCL_WORKER_ID: '3', NODE_ENV: 'production' }), { entry: 'app.js' }, 'unrelated env vars are ignored')
 })
 
-// [option key, flag argv, env var, env value, expected value]
+// [option key, flag argv, env var, env value, expected value from either]
 const CASES: Array<[keyof LaunchOptions, string[], string, string, unknown]> = [
   ['workers', ['-w', '4'], 'WEB_CONCURRENCY', '4', 4],
   ['workers', ['--workers', 'auto'], 'WEB_CONCURRENCY', 'auto', 'auto'],
@@ -40,7 +40,7 @@ const CASES: Array<[keyof LaunchOptions, string[], string, string, unknown]> = [
   ['restartDelayMax', ['--restart-delay-max', '900'], 'FCL_RESTART_DELAY_MAX', '900', 900],
   ['maxMemory', ['--max-memory', '512'], 'FCL_MAX_MEMORY', '512', 512],
   ['logLevel', ['--log-level', 'debug'], 'FCL_LOG_LEVEL', 'debug', 'debug'],
-  ['tsLoader', ['--ts-loader', 'tsx'], 'FCL_TS_LOADER', 'native', 'native'],
+  ['tsLoader', ['--ts-loader', 'native'], 'FCL_TS_LOADER', 'native', 'native'],
   ['prettyLogs', ['--pretty-logs'], 'FCL_PRETTY_LOGS', 'true', true]
 ]
 
@@ -49,7 +49,7 @@ t.test('each flag and its env var set its option', async (t) => {
     const fromEnv = launch(['app.js'], { [envName]: envValue })
     t.same(fromEnv[key], expected, `${envName}=${envValue} -> ${key}`)
     const fromFlag = launch([...flagArgv, 'app.js'])
-    t.ok(fromFlag[key] !== undefined, `${flagArgv.join(' ')} sets ${key}`)
+    t.same(fromFlag[key], expected, `${flagArgv.join(' ')} -> ${key}`)
   }
   t.equal(launch(['--ts-loader', 'tsx', 'app.js']).tsLoader, 'tsx')
   t.equal(launch(['--workers=6', 'app.js']).workers, 6, '--flag=value form')
@@ -108,7 +108,8 @@ t.test('usage mistakes throw FCL_ERR_CLI_USAGE naming the flag or env var', asyn
 })
 
 t.test('usage errors carry a hint for the operator', async (t) => {
-  t.throws(() => parseCliArgs(['--nope', 'app.js'], {}), { hint: /--help/ })
+  t.throws(() => parseCliArgs(['--nope', 'app.js'], {}), { ...USAGE, message: /--nope/, hint: /--help/ })
+  t.throws(() => parseCliArgs([], {}), { ...USAGE, message: /no entry/, hint: /<entry>/ })
 })
 
 t.test('usage() mentions every flag, its short form and its env var', async (t) => {

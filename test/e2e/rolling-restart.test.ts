@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import t from 'tap'
+import { underLoad, sleep } from '../helpers/load.js'
+import { FIXTURES, forkedPids, freePort, isAlive, request, spawnCli } from '../helpers/process.js'
+
+async function pidsServing (port: number): Promise<Set<number>> {
+  const pids = new Set<number>()
+  for (let i = 0; i < 20; i++) pids.add((await request(port, '/')).json().pid)
+  return pids
+}
+
+t.test('SIGUSR2 under load: 0 errors, 0 non-2xx, every worker pid is new', async (t) => {
+  const port = await freePort()
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  await cli.waitFor(/2\/2 workers ready/)
+  const before = await pidsServing(port)
+  const load = await underLoad({ port, connections: 32, seconds: 10 }, async () => {
+    await sleep(3000)
+    cli.signal('SIGUSR2')
+    await cli.waitFor(/rolling restart done: 2\/2 workers replaced/, 20000)
+  })
+  t.comment(`rolling restart under load: ${load.total} requests, ${load.errors} errors, ${load.non2xx} non-2xx`)
+  t.ok(load.total > 1000, `load ran (${load.total} requests)`)
+  t.equal(load.errors, 0, 'no failed requests')
+  t.equal(load.timeouts, 0, 'no timeouts')
+  t.equal(load.non2xx, 0, 'no non-2xx responses')
+  const after = await pidsServing(port)
+  t.equal(after.size, 2)
+  for (const pid of after) t.notOk(before.has(pid), `pid ${pid} is new`)
+  for (const pid of before) t.notOk(isAlive(pid), `old worker ${pid} is gone`)
+  t.match(cli.output(), /rolling restart 1\/2/)
+  t.match(cli.output(), /rolling restart 2\/2/)
+
+  cli.signal('SIGTERM')
+  t.equal((await cli.exited()).code, 0)
+})
+
+t.test('a replacement that throws at start aborts the roll; the old workers keep serving', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fcl-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const marker = path.join(dir, 'broken')
+  const port = await freePort()
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')], { env: { FAIL_MARKER: marker } })
+  await cli.waitFor(/2\/2 workers ready/)
+  const before = await pidsServing(port)
+  writeFileSync(marker, 'bad deploy')
+  const load = await underLoad({ port, connections: 32, seconds: 6 }, async () => {
+    await sleep(1000)
+    cli.signal('SIGUSR2')
+    await cli.waitFor(/rolling restart 1\/2 failed: .*bad deploy: marker file present.*old workers keep serving/, 15000)
+  })
+  t.equal(load.errors, 0, 'no failed requests')
+  t.equal(load.non2xx, 0, 'no non-2xx responses')
+  t.same([...await pidsServing(port)].sort(), [...before].sort(), 'the old workers still serve')
+  t.equal(forkedPids(cli).length, 3, 'one replacement was tried, then the roll stopped')
+  t.match((await request(port, '/ready')).json(), { status: 'pass', workers: { ready: 2, total: 2 } })
+
+  cli.signal('SIGTERM')
+  t.equal((await cli.exited()).code, 0)
+})
+
+t.test('a second SIGUSR2 during a roll is ignored with a log line', async (t) => {
+  const port = await freePort()
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  await cli.waitFor(/2\/2 workers ready/)
+  cli.signal('SIGUSR2')
+  await cli.waitFor(/rolling restart 1\/2/)
+  cli.signal('SIGUSR2')
+  await cli.waitFor(/rolling restart already running; this request is ignored/)
+  await cli.waitFor(/rolling restart done/, 20000)
+  t.equal(forkedPids(cli).length, 4, 'exactly one roll: 2 + 2 forks')
+  cli.signal('SIGTERM')
+  t.equal((await cli.exited()).code, 0)
+})

@@ -1,0 +1,44 @@
+import autocannon from 'autocannon'
+
+export interface LoadSummary {
+  total: number
+  ok2xx: number
+  non2xx: number
+  errors: number
+  timeouts: number
+  resets: number
+}
+
+/**
+ * Bounded keep-alive load on loopback with autocannon's programmatic API.
+ * `during` runs while the load is on (a signal at 3 s, a rolling restart...).
+ */
+export async function underLoad (opts: { port: number, path?: string, connections?: number, seconds?: number }, during: () => Promise<void>): Promise<LoadSummary> {
+  let instance!: autocannon.Instance
+  const finished = new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon({
+      url: `http://127.0.0.1:${opts.port}${opts.path ?? '/'}`,
+      connections: opts.connections ?? 32,
+      duration: opts.seconds ?? 10,
+      timeout: 10
+    }, (err, result) => { if (err !== null && err !== undefined) reject(err); else resolve(result) })
+  })
+  try {
+    await during()
+  } catch (err) {
+    instance.stop()
+    await finished.catch(() => {})
+    throw err
+  }
+  const result = await finished
+  return {
+    total: result.requests.total,
+    ok2xx: result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    resets: result.resets
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

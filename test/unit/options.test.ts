@@ -1,0 +1,93 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import t from 'tap'
+import { LAUNCH_DEFAULTS, resolveLaunchOptions, type LaunchOptions } from '../../launcher/options.js'
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fcl-options-'))
+t.teardown(() => { fs.rmSync(dir, { recursive: true, force: true }) })
+for (const file of ['app.js', 'app.ts', 'app.mjs', 'app.cts', 'app.txt']) fs.writeFileSync(path.join(dir, file), '')
+fs.mkdirSync(path.join(dir, 'folder.js'))
+
+const LAUNCH = { name: 'FclOptionsError', code: 'FCL_ERR_LAUNCH_OPTIONS' }
+
+function resolve (extra: Partial<LaunchOptions> & Record<string, unknown> = {}) {
+  return resolveLaunchOptions({ entry: 'app.js', cwd: dir, ...extra } as LaunchOptions)
+}
+
+function deepFreeze<T> (value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner)
+    Object.freeze(value)
+  }
+  return value
+}
+
+t.test('fills every default and resolves the entry from cwd', async (t) => {
+  const resolved = resolve()
+  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader } = resolved
+  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader }, LAUNCH_DEFAULTS)
+  t.equal(resolved.entry, path.join(dir, 'app.js'))
+  t.equal(resolved.config, null)
+  t.same(resolved.env, {})
+  t.equal(resolved.logger, null)
+  t.ok(Object.isFrozen(resolved), 'the result is frozen')
+})
+
+t.test('resolves config relative to cwd and keeps given values', async (t) => {
+  const resolved = resolve({ entry: 'app.ts', config: 'conf.json', workers: 4, port: 0, drainDelay: 100, graceTimeout: 200, tsLoader: 'tsx', prettyLogs: true, env: { A: '1' } })
+  t.match(resolved, { entry: path.join(dir, 'app.ts'), config: path.join(dir, 'conf.json'), workers: 4, port: 0, drainDelay: 100, graceTimeout: 200, tsLoader: 'tsx', prettyLogs: true })
+  t.same(resolved.env, { A: '1' })
+})
+
+t.test('accepts every supported entry extension', async (t) => {
+  for (const entry of ['app.js', 'app.mjs', 'app.ts', 'app.cts']) t.equal(resolve({ entry }).entry, path.join(dir, entry))
+})
+
+t.test('does not mutate its input', async (t) => {
+  const input = { entry: 'app.js', cwd: dir, workers: 2, env: { A: '1' }, drainDelay: 10 }
+  const copy = structuredClone(input)
+  const resolved = resolveLaunchOptions(deepFreeze(input))
+  t.same(input, copy)
+  t.not(resolved.env, input.env, 'env is copied, not shared')
+})
+
+t.test('a missing entry file is FCL_ERR_ENTRY_NOT_FOUND naming the file', async (t) => {
+  t.throws(() => resolve({ entry: 'nope.js' }), { code: 'FCL_ERR_ENTRY_NOT_FOUND', message: /"nope\.js" does not exist/ })
+  t.throws(() => resolve({ entry: 'folder.js' }), { code: 'FCL_ERR_ENTRY_NOT_FOUND', message: /not a file/ })
+})
+
+t.test('no entry at all is a usage error', async (t) => {
+  t.throws(() => resolve({ entry: '' }), { code: 'FCL_ERR_CLI_USAGE', message: /no entry/ })
+})
+
+t.test('an unsupported entry extension is rejected', async (t) => {
+  t.throws(() => resolve({ entry: 'app.txt' }), { ...LAUNCH, message: /"app\.txt" has an unsupported extension/, hint: /\.mjs/ })
+})
+
+t.test('an unknown key is rejected by name', async (t) => {
+  t.throws(() => resolve({ worker: 2 }), { ...LAUNCH, message: /unknown option "worker"/ })
+})
+
+t.test('drainDelay must be below graceTimeout', async (t) => {
+  t.throws(() => resolve({ drainDelay: 1000, graceTimeout: 1000 }), { ...LAUNCH, message: /drainDelay \(1000\) must be below graceTimeout \(1000\)/ })
+  t.throws(() => resolve({ drainDelay: 40000 }), { ...LAUNCH, message: /drainDelay/ }, 'against the default graceTimeout')
+  t.equal(resolve({ drainDelay: 999, graceTimeout: 1000 }).drainDelay, 999)
+})
+
+t.test('restartDelayMax must not be below restartDelay', async (t) => {
+  t.throws(() => resolve({ restartDelay: 500, restartDelayMax: 100 }), { ...LAUNCH, message: /restartDelayMax/ })
+})
+
+t.test('out-of-range and wrongly typed values are FCL_ERR_LAUNCH_OPTIONS naming the option', async (t) => {
+  const bad: Array<[string, unknown]> = [
+    ['workers', 0], ['workers', 1.5], ['workers', 1025], ['workers', 'many'],
+    ['port', -1], ['port', 65536], ['port', '3000'],
+    ['host', ''], ['config', ''], ['graceTimeout', 0], ['readyTimeout', 0],
+    ['maxRestarts', -1], ['minUptime', Number.NaN], ['restartDelay', -1], ['maxMemory', 1.5],
+    ['logLevel', 'loud'], ['tsLoader', 'babel'], ['prettyLogs', 'yes'], ['env', { A: 1 }], ['cwd', 42]
+  ]
+  for (const [key, value] of bad) {
+    t.throws(() => resolve({ [key]: value }), { ...LAUNCH, message: new RegExp(`^${key} `) }, `${key}: ${String(value)}`)
+  }
+})

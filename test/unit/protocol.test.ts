@@ -1,0 +1,80 @@
+import t from 'tap'
+import { createMessage, isPrimaryMessage, isWorkerMessage, PROTOCOL_VERSION } from '../../lib/protocol.js'
+
+const primary = [
+  createMessage({ type: 'fcl:instance', instance: { ready: 2, total: 3, state: 'running' } }),
+  createMessage({ type: 'fcl:config', version: 2, config: { a: 1 } }),
+  createMessage({ type: 'fcl:drain', drainDelay: 0, reason: 'shutdown' })
+]
+const worker = [
+  createMessage({ type: 'fcl:hello', configVersion: 0 }),
+  createMessage({ type: 'fcl:attached' }),
+  createMessage({ type: 'fcl:ready' }),
+  createMessage({ type: 'fcl:config-ack', version: 2, ok: false, error: 'boom' }),
+  createMessage({ type: 'fcl:fatal', message: 'EADDRINUSE', code: 'FCL_ERR_WORKER_PORT_IN_USE' }),
+  createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5 })
+]
+
+t.test('createMessage stamps the protocol version', async (t) => {
+  t.equal(PROTOCOL_VERSION, 1)
+  t.same(createMessage({ type: 'fcl:ready' }), { v: 1, type: 'fcl:ready' })
+})
+
+t.test('each guard accepts its own side and rejects the other side', async (t) => {
+  for (const m of primary) {
+    t.ok(isPrimaryMessage(m), `primary ${m.type}`)
+    t.notOk(isWorkerMessage(m), `not worker ${m.type}`)
+  }
+  for (const m of worker) {
+    t.ok(isWorkerMessage(m), `worker ${m.type}`)
+    t.notOk(isPrimaryMessage(m), `not primary ${m.type}`)
+  }
+})
+
+t.test('messages survive the JSON round trip of the IPC channel', async (t) => {
+  for (const m of primary) t.ok(isPrimaryMessage(JSON.parse(JSON.stringify(m))), m.type)
+  for (const m of worker) t.ok(isWorkerMessage(JSON.parse(JSON.stringify(m))), m.type)
+})
+
+t.test('foreign IPC traffic is left alone', async (t) => {
+  const foreign: unknown[] = [
+    'fcl:ready', '', 1, true, null, undefined, [], [1, 'fcl:ready'],
+    { cmd: 'NODE_CLUSTER', act: 'online' },
+    { type: 'prom-client:getMetricsReq', requestId: 1 },
+    { type: 'fcl:ready' }, // no version
+    { v: 2, type: 'fcl:ready' },
+    { v: '1', type: 'fcl:ready' },
+    { v: 1 },
+    { v: 1, type: 42 },
+    { v: 1, type: 'fcl:nope' }
+  ]
+  for (const value of foreign) {
+    t.notOk(isPrimaryMessage(value), `primary rejects ${JSON.stringify(value)}`)
+    t.notOk(isWorkerMessage(value), `worker rejects ${JSON.stringify(value)}`)
+  }
+})
+
+t.test('malformed fields are rejected', async (t) => {
+  const badPrimary: unknown[] = [
+    { v: 1, type: 'fcl:instance' },
+    { v: 1, type: 'fcl:instance', instance: null },
+    { v: 1, type: 'fcl:instance', instance: { ready: '1', total: 2 } },
+    { v: 1, type: 'fcl:instance', instance: { ready: 1 } },
+    { v: 1, type: 'fcl:config', version: '2', config: {} },
+    { v: 1, type: 'fcl:config', version: 2, config: null },
+    { v: 1, type: 'fcl:config', version: 2, config: 'a=1' },
+    { v: 1, type: 'fcl:drain', drainDelay: '100', reason: 'shutdown' },
+    { v: 1, type: 'fcl:drain', drainDelay: 100 }
+  ]
+  for (const value of badPrimary) t.notOk(isPrimaryMessage(value), JSON.stringify(value))
+  const badWorker: unknown[] = [
+    { v: 1, type: 'fcl:hello' },
+    { v: 1, type: 'fcl:hello', configVersion: '1' },
+    { v: 1, type: 'fcl:config-ack', version: 1, ok: 'yes' },
+    { v: 1, type: 'fcl:config-ack', ok: true },
+    { v: 1, type: 'fcl:fatal', message: 42 },
+    { v: 1, type: 'fcl:stats', rss: 1, heapUsed: 2 },
+    { v: 1, type: 'fcl:stats', rss: '1', heapUsed: 2, elu: 0 }
+  ]
+  for (const value of badWorker) t.notOk(isWorkerMessage(value), JSON.stringify(value))
+})
