@@ -9,5 +9,5 @@ import pretty from 'pino-pretty'
 export function createLogger (bindings: Record<string, unknown>, options: { pretty: boolean, level: string }): Logger {
   const base = { pid: process.pid, ...bindings }
   if (!options.pretty) return pino({ level: options.level, base })
-  return pino({ level: options.level, base }, pretty({ sync: true, colorize: process.stdout.isTTY === true, ignore: 'hostname' }))
+  return pino({ level: options.level, base }, pretty({ sync: true, colorize: process.stdout.isTTY === true, ignore: 'hostname', singleLine: true }))
 }
