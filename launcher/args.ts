@@ -111,7 +111,7 @@ export function parseCliArgs (argv: readonly string[], env: NodeJS.ProcessEnv): 
     parsed = parseArgs({ args: [...argv], options: parseOptions, allowPositionals: true, strict: true })
   } catch (err) {
     // parseArgs' messages name the flag; keep the first sentence, drop its own advice.
-    const message = err instanceof Error ? err.message.split('. ')[0] ?? err.message : String(err)
+    const message = err instanceof Error ? err.message.split(/\.\s/)[0] ?? err.message : String(err)
     usageError(message.replace(/\.$/, ''))
   }
   const values = parsed.values as Record<string, string | boolean | undefined>

@@ -1,18 +1,18 @@
 import cluster from 'node:cluster'
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import { ERROR_CODES, FclError } from '../lib/errors.js'
+import { ERROR_CODES, FclError, FclOptionsError } from '../lib/errors.js'
 import type { ConfigObject, InstanceView } from '../lib/protocol.js'
 import { readConfigFile } from './config-file.js'
 import { reloadConfig, type ConfigReloadResult } from './config-reload.js'
 import { decideAutoWorkers, readCpuFacts, type WorkerCountDecision } from './cpus.js'
 import { createLogger } from './logger.js'
 import { watchMemory } from './memory.js'
-import { resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from './options.js'
+import { isTypeScriptEntry, resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from './options.js'
 import { rollingRestart, type RollResult } from './roll.js'
 import { scaleTo } from './scale.js'
 import { Supervisor, type ExitInfo, type WorkerInfo } from './supervisor.js'
-import { chooseTsLoader } from './ts-loader.js'
+import { chooseTsLoader, nodeStripsTypes } from './ts-loader.js'
 
 export interface StopResult {
   /** The exit code the CLI uses: 0 when every worker stopped by itself in time. */
@@ -256,6 +256,11 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
  */
 export function launch (options: LaunchOptions): ClusterHandle {
   const resolved = resolveLaunchOptions(options)
+  if (resolved.tsLoader === 'native' && isTypeScriptEntry(resolved.entry) && !nodeStripsTypes()) {
+    throw new FclOptionsError(ERROR_CODES.LAUNCH_OPTIONS, `--ts-loader native needs a Node.js that strips TypeScript types itself (>= 22.18 or >= 23.6); this is ${process.version}`, {
+      hint: 'use --ts-loader auto (tsx where needed) or upgrade Node.js'
+    })
+  }
   if (!cluster.isPrimary) {
     throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() was called inside a cluster worker; call it from the primary process only')
   }

@@ -101,7 +101,8 @@ function fail (message: string, hint?: string, code: string = ERROR_CODES.LAUNCH
 }
 
 function show (value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value)
+  if (typeof value === 'string' || (typeof value === 'object' && value !== null)) return JSON.stringify(value)
+  return String(value)
 }
 
 function integer (name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -154,7 +155,7 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   const prettyLogs = input.prettyLogs ?? LAUNCH_DEFAULTS.prettyLogs
   if (typeof prettyLogs !== 'boolean') fail(`prettyLogs must be a boolean, got ${show(prettyLogs)}`)
   const env = input.env ?? {}
-  if (typeof env !== 'object' || env === null || Object.values(env).some((v) => typeof v !== 'string')) {
+  if (typeof env !== 'object' || env === null || Array.isArray(env) || Object.values(env).some((v) => typeof v !== 'string')) {
     fail('env must be an object of strings')
   }
   const restartDelay = integer('restartDelay', input.restartDelay, LAUNCH_DEFAULTS.restartDelay, 0)

@@ -344,12 +344,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#configAcks.delete(proc)
       ackWaiter({ ok: false, error: `worker ${describeExit(info)}` })
     }
-    if (hooks !== undefined) {
-      clearTimeout(hooks.readyTimer)
-      if (wasState === 'starting') hooks.rejectReady(this.#startError(proc, info))
-      hooks.resolveExit(info)
-    }
-    this.emit('worker-exit', { ...this.#info(proc), ...info })
+    if (hooks !== undefined) clearTimeout(hooks.readyTimer)
 
     const slot = this.#slots.get(proc.workerId)
     if (slot !== undefined && slot.current === proc) slot.current = null
@@ -370,6 +365,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#log.warn({ workerId: proc.workerId, workerPid: proc.pid, code, signal }, `${who} ${describeExit(info)}; its replacement is already starting`)
     }
     this.#afterChange()
+    // Waiters run after the exit is logged, so the log reads in order.
+    this.emit('worker-exit', { ...this.#info(proc), ...info })
+    if (hooks !== undefined) {
+      if (wasState === 'starting') hooks.rejectReady(this.#startError(proc, info))
+      hooks.resolveExit(info)
+    }
   }
 
   #startError (proc: WorkerProc, info: ExitInfo): FclError {

@@ -50,7 +50,8 @@ function fail (message: string): never {
 }
 
 function describe (value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value)
+  if (typeof value === 'string' || (typeof value === 'object' && value !== null)) return JSON.stringify(value)
+  return String(value)
 }
 
 function pathOption (name: string, value: unknown, fallback: string): string {

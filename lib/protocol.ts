@@ -44,6 +44,13 @@ export type WorkerMessage =
 
 type Body<M> = M extends { type: string } ? Omit<M, 'v'> : never
 
+const INSTANCE_STATES: ReadonlySet<unknown> = new Set<InstanceState>(['starting', 'running', 'draining'])
+const DRAIN_REASONS: ReadonlySet<unknown> = new Set<DrainReason>(['shutdown', 'rolling-restart', 'memory', 'scale-down', 'signal'])
+
+function isPlainObject (value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
 const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config', 'fcl:drain'])
 const WORKER_TYPES: ReadonlySet<string> = new Set([
   'fcl:hello', 'fcl:attached', 'fcl:ready', 'fcl:config-ack', 'fcl:fatal', 'fcl:stats'
@@ -60,12 +67,12 @@ export function isPrimaryMessage (value: unknown): value is PrimaryMessage {
   const m = value as { instance?: Partial<InstanceView> | null, version?: unknown, config?: unknown, drainDelay?: unknown, reason?: unknown }
   switch (value.type) {
     case 'fcl:instance':
-      return typeof m.instance === 'object' && m.instance !== null &&
-        typeof m.instance.ready === 'number' && typeof m.instance.total === 'number'
+      return isPlainObject(m.instance) && typeof m.instance?.ready === 'number' &&
+        typeof m.instance.total === 'number' && INSTANCE_STATES.has(m.instance.state)
     case 'fcl:config':
-      return typeof m.version === 'number' && typeof m.config === 'object' && m.config !== null
+      return typeof m.version === 'number' && isPlainObject(m.config)
     default:
-      return typeof m.drainDelay === 'number' && typeof m.reason === 'string'
+      return typeof m.drainDelay === 'number' && DRAIN_REASONS.has(m.reason)
   }
 }
 

@@ -1,18 +1,12 @@
 import path from 'node:path'
 import t from 'tap'
-import { FIXTURES, forkedPids, freePort, request, spawnCli } from '../helpers/process.js'
-
-async function distinctPids (port: number, tries = 20): Promise<Set<number>> {
-  const pids = new Set<number>()
-  for (let i = 0; i < tries; i++) pids.add((await request(port, '/')).json().pid)
-  return pids
-}
+import { FIXTURES, forkedPids, freePort, request, spawnCli, pidsServing } from '../helpers/process.js'
 
 t.test('2 workers from a plugin-style .ts entry: distinct pids, honest probes', async (t) => {
   const port = await freePort()
   const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
   await cli.waitFor(/2\/2 workers ready/)
-  const pids = await distinctPids(port)
+  const pids = await pidsServing(port)
   t.equal(pids.size, 2, 'connections are answered by 2 distinct pids')
   t.same([...pids].sort(), forkedPids(cli).sort(), 'the pids are the forked workers')
 
@@ -39,7 +33,7 @@ for (const [entry, style] of Object.entries(STYLES)) {
     const port = await freePort()
     const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, entry)])
     await cli.waitFor(/2\/2 workers ready/)
-    t.equal((await distinctPids(port)).size, 2)
+    t.equal((await pidsServing(port)).size, 2)
     t.equal((await request(port, '/')).json().style, style)
     if (entry.endsWith('.mjs')) {
       t.notOk(cli.output().includes('tsx loader'), '.mjs entries get no TypeScript loader')
@@ -53,7 +47,7 @@ t.test('WEB_CONCURRENCY=3 gives 3 workers', async (t) => {
   const port = await freePort()
   const cli = spawnCli(t, ['-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')], { env: { WEB_CONCURRENCY: '3' } })
   await cli.waitFor(/3\/3 workers ready/)
-  t.equal((await distinctPids(port, 30)).size, 3)
+  t.equal((await pidsServing(port, 30)).size, 3)
   t.match((await request(port, '/ready')).json(), { workers: { ready: 3, total: 3 } })
   cli.signal('SIGTERM')
   t.equal((await cli.exited()).code, 0)

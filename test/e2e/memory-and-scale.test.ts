@@ -1,13 +1,8 @@
 import path from 'node:path'
 import t from 'tap'
 import { sleep, underLoad } from '../helpers/load.js'
-import { FIXTURES, freePort, request, spawnCli, waitUntil } from '../helpers/process.js'
+import { FIXTURES, freePort, request, spawnCli, waitUntil, pidsServing } from '../helpers/process.js'
 
-async function pidsServing (port: number, tries = 30): Promise<Set<number>> {
-  const pids = new Set<number>()
-  for (let i = 0; i < tries; i++) pids.add((await request(port, '/')).json().pid)
-  return pids
-}
 
 t.test('a worker above --max-memory is replaced with 0 failed requests under load', async (t) => {
   const port = await freePort()

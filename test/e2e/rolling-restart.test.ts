@@ -3,13 +3,8 @@ import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { underLoad, sleep } from '../helpers/load.js'
-import { FIXTURES, forkedPids, freePort, isAlive, request, spawnCli } from '../helpers/process.js'
+import { FIXTURES, forkedPids, freePort, isAlive, request, spawnCli, pidsServing } from '../helpers/process.js'
 
-async function pidsServing (port: number): Promise<Set<number>> {
-  const pids = new Set<number>()
-  for (let i = 0; i < 20; i++) pids.add((await request(port, '/')).json().pid)
-  return pids
-}
 
 t.test('SIGUSR2 under load: 0 errors, 0 non-2xx, every worker pid is new', async (t) => {
   const port = await freePort()

@@ -168,3 +168,10 @@ export async function waitUntil (check: () => boolean | Promise<boolean>, timeou
 export function forkedPids (running: Running): number[] {
   return running.logs().filter((l) => typeof l.msg === 'string' && /forked/.test(l.msg)).map((l) => l.workerPid as number)
 }
+
+/** The distinct pids that answer `tries` requests, each on a fresh connection. */
+export async function pidsServing (port: number, tries = 20): Promise<Set<number>> {
+  const pids = new Set<number>()
+  for (let i = 0; i < tries; i++) pids.add((await request(port, '/')).json().pid)
+  return pids
+}
