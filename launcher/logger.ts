@@ -1,13 +1,18 @@
+import { createRequire } from 'node:module'
 import { pino, type Logger } from 'pino'
-import pretty from 'pino-pretty'
+import type { PrettyStream } from 'pino-pretty'
+
+const require = createRequire(import.meta.url)
 
 /**
  * JSON lines by default (what log shippers want); `--pretty-logs` swaps in
  * pino-pretty as a synchronous stream, so nothing is lost when the process exits
- * right after its last line.
+ * right after its last line. It is loaded only then: the primary should cost as
+ * little memory as a hand-written one.
  */
 export function createLogger (bindings: Record<string, unknown>, options: { pretty: boolean, level: string }): Logger {
   const base = { pid: process.pid, ...bindings }
   if (!options.pretty) return pino({ level: options.level, base })
+  const pretty = require('pino-pretty') as (opts: Record<string, unknown>) => PrettyStream
   return pino({ level: options.level, base }, pretty({ sync: true, colorize: process.stdout.isTTY === true, ignore: 'hostname', singleLine: true }))
 }

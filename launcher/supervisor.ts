@@ -289,7 +289,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           sendToWorker(proc.worker, createMessage({ type: 'fcl:config', version: this.#configVersion, config: this.#config }))
         }
         sendToWorker(proc.worker, createMessage({ type: 'fcl:instance', instance: this.instanceView() }))
-        if (this.#stopping && proc.state === 'starting') this.#kill(proc, 'SIGTERM')
+        if (this.#stopping && proc.state === 'starting') this.#kill(proc)
         break
       case 'fcl:attached':
         proc.attached = true
@@ -402,7 +402,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.crashStreak = nextCrashStreak(slot.crashStreak, uptime, this.#policy)
     if (shouldGiveUp(slot.crashStreak, this.#policy)) {
       const err = new FclError(ERROR_CODES.CRASH_LOOP,
-        `${who} ${describeExit(info)}; worker ${slot.workerId} crashed ${slot.crashStreak} times in a row, each within ${this.#policy.minUptime} ms of starting: giving up`,
+        `${who} ${describeExit(info)}; worker ${slot.workerId} crashed ${slot.crashStreak} times in a row without staying up ${this.#policy.minUptime} ms (--min-uptime): giving up`,
         { hint: 'fix the crash (see the worker log above) or raise --max-restarts' })
       this.#log.fatal({ workerId: slot.workerId, crashStreak: slot.crashStreak }, err.message)
       this.emit('give-up', err)
@@ -511,8 +511,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     proc.state = 'draining'
     const who = `worker ${proc.workerId} (pid ${proc.pid})`
     if (!wasReady) {
-      // Not serving anything yet: nothing to drain.
-      this.#kill(proc, 'SIGTERM')
+      // Still starting: it serves nothing, so there is nothing to drain. SIGKILL,
+      // because workers ignore SIGTERM (see worker-main.ts) and IPC may not be up yet.
+      this.#kill(proc)
     } else if (proc.attached && proc.linked) {
       sendToWorker(proc.worker, createMessage({ type: 'fcl:drain', drainDelay, reason }))
     } else {

@@ -16,7 +16,7 @@ export interface InstanceView {
   state: InstanceState
 }
 
-export type DrainReason = 'shutdown' | 'rolling-restart' | 'memory' | 'scale-down' | 'signal'
+export type DrainReason = 'shutdown' | 'rolling-restart' | 'memory' | 'scale-down'
 
 // Primary -> worker
 export interface InstanceMessage { v: 1, type: 'fcl:instance', instance: InstanceView }
@@ -45,7 +45,7 @@ export type WorkerMessage =
 type Body<M> = M extends { type: string } ? Omit<M, 'v'> : never
 
 const INSTANCE_STATES: ReadonlySet<unknown> = new Set<InstanceState>(['starting', 'running', 'draining'])
-const DRAIN_REASONS: ReadonlySet<unknown> = new Set<DrainReason>(['shutdown', 'rolling-restart', 'memory', 'scale-down', 'signal'])
+const DRAIN_REASONS: ReadonlySet<unknown> = new Set<DrainReason>(['shutdown', 'rolling-restart', 'memory', 'scale-down'])
 
 function isPlainObject (value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

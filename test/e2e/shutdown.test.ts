@@ -70,3 +70,14 @@ t.test('Ctrl+C (SIGINT to the whole process group) behaves like one SIGINT', asy
   t.same(await cli.exited(10000), { code: 0, signal: null })
   t.notMatch(cli.output(), /second SIGINT/)
 })
+
+t.test('SIGTERM while workers are still starting stops at once with exit 0', async (t) => {
+  const port = await freePort()
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  await cli.waitFor(/worker 1 forked/)
+  const stopAt = Date.now()
+  cli.signal('SIGTERM')
+  t.same(await cli.exited(5000), { code: 0, signal: null })
+  t.ok(Date.now() - stopAt < 3000, 'no wait for the grace timeout')
+  await waitUntil(() => forkedPids(cli).every((pid) => !isAlive(pid)), 2000, 'no worker left')
+})
