@@ -65,6 +65,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   /** Scaling, rolls and recycling run one at a time. */
   #queue: Promise<unknown> = Promise.resolve()
   #busy = 0
+  #configQueue: Promise<unknown> = Promise.resolve()
   #unwatchMemory: () => void = () => {}
   #bootError: FclError | null = null
   #finished = false
@@ -96,6 +97,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       this.#finish({ code: 1, reason: 'boot-failed', killed: [], error })
       throw error
     }
+    if (this.#stopping !== null) throw new FclError(ERROR_CODES.STOPPING, 'stopped before any worker was started')
     const loader = chooseTsLoader(o.entry, o.tsLoader)
     this.#log.info({ workers: decision.count, reason: decision.reason, entry: o.entry, loader: loader.description, port: o.port, host: o.host },
       `starting ${decision.count} worker${decision.count === 1 ? '' : 's'} (${decision.reason}); ${loader.description}`)
@@ -175,9 +177,17 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     return roll
   }
 
-  async reloadConfig (): Promise<ConfigReloadResult> {
-    const supervisor = this.#requireRunning('reload the config')
-    return await reloadConfig(supervisor, this.options.config, this.#log)
+  reloadConfig (): Promise<ConfigReloadResult> {
+    let supervisor: Supervisor
+    try {
+      supervisor = this.#requireRunning('reload the config')
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    // One reload at a time, so acknowledgements cannot be mixed up between versions.
+    const run = this.#configQueue.then(() => reloadConfig(supervisor, this.options.config, this.#log))
+    this.#configQueue = run.catch(() => {})
+    return run
   }
 
   async scale (n: number): Promise<void> {
@@ -209,13 +219,14 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
 
   async #drainAll (why: { reason: 'shutdown' | 'crash-loop', error?: FclError }): Promise<StopResult> {
     const o = this.options
-    const supervisor = this.#supervisor
     const started = Date.now()
-    if (supervisor === null || this.#bootError !== null) {
-      // Nothing forked yet (or boot already failed and cleaned up).
+    if (this.#supervisor === null || this.#bootError !== null) {
+      // Nothing forked yet (boot is reading the config, and will see #stopping),
+      // or boot already failed and cleaned up.
       const result = await Promise.race([this.stopped, this.ready.then(() => null, () => null)])
       if (result !== null) return result
     }
+    const supervisor = this.#supervisor
     if (supervisor === null) {
       const result: StopResult = { code: 0, reason: why.reason, killed: [] }
       this.#finish(result)
@@ -224,7 +235,10 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     const procs = supervisor.liveProcs()
     this.#log.info({ workers: procs.length, drainDelay: o.drainDelay, graceTimeout: o.graceTimeout },
       `stopping: draining ${procs.length} worker${procs.length === 1 ? '' : 's'} (drain delay ${o.drainDelay} ms, grace timeout ${o.graceTimeout} ms)`)
-    await Promise.all(supervisor.beginStop(o.drainDelay, o.graceTimeout))
+    const exits = await Promise.all(supervisor.beginStop(o.drainDelay, o.graceTimeout))
+    // A worker that exited non-zero failed its drain (or crashed in it); deaths by
+    // signal are ours (a starting worker, or the grace timeout counted below).
+    const failedDrains = procs.filter((_p, i) => { const code = exits[i]?.code; return typeof code === 'number' && code !== 0 })
     if (this.#forcedKills !== null) {
       const result: StopResult = { code: 1, reason: 'killed', killed: this.#forcedKills }
       this.#finish(result)
@@ -232,8 +246,9 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     }
     const killed = supervisor.killedAtGrace(procs).map((p) => `worker ${p.workerId} (pid ${p.pid})`)
     const ms = Date.now() - started
-    const failed = killed.length > 0 || why.reason === 'crash-loop'
+    const failed = killed.length > 0 || failedDrains.length > 0 || why.reason === 'crash-loop'
     if (killed.length > 0) this.#log.error({ killed, ms }, `stopped in ${ms} ms; killed at the grace timeout: ${killed.join(', ')}`)
+    else if (failedDrains.length > 0) this.#log.error({ ms }, `stopped in ${ms} ms; failed while draining: ${failedDrains.map((p) => `worker ${p.workerId} (pid ${p.pid})`).join(', ')}`)
     else this.#log.info({ ms }, `stopped in ${ms} ms; every worker finished its work`)
     const result: StopResult = {
       code: failed ? 1 : 0,

@@ -21,20 +21,30 @@ export function installSignalHandlers (handle: ClusterHandle, log: Logger): () =
   const report = (what: string) => (err: unknown): void => {
     log.error({ err }, `${what} failed: ${(err as Error).message}`)
   }
+  // Scale requests queue behind each other; count from the last target asked for,
+  // so two quick SIGTTOUs remove two workers, not one.
+  let desired: number | null = null
+  let pendingScales = 0
+  const scaleBy = (delta: number): void => {
+    const base = desired ?? handle.instance().total
+    const target = Math.max(1, base + delta)
+    if (target === base) {
+      log.warn('SIGTTOU: already at 1 worker, the minimum; nothing removed')
+      return
+    }
+    desired = target
+    pendingScales++
+    handle.scale(target).catch(report(delta > 0 ? 'scaling up' : 'scaling down')).finally(() => {
+      if (--pendingScales === 0) desired = null
+    })
+  }
   const handlers: Array<[NodeJS.Signals, () => void]> = [
     ['SIGTERM', () => { onStop('SIGTERM') }],
     ['SIGINT', () => { onStop('SIGINT') }],
     ['SIGUSR2', () => { handle.reload().catch(report('rolling restart')) }],
     ['SIGHUP', () => { handle.reloadConfig().catch(report('config reload')) }],
-    ['SIGTTIN', () => { handle.scale(handle.instance().total + 1).catch(report('scaling up')) }],
-    ['SIGTTOU', () => {
-      const total = handle.instance().total
-      if (total <= 1) {
-        log.warn('SIGTTOU: already at 1 worker, the minimum; nothing removed')
-        return
-      }
-      handle.scale(total - 1).catch(report('scaling down'))
-    }]
+    ['SIGTTIN', () => { scaleBy(1) }],
+    ['SIGTTOU', () => { scaleBy(-1) }]
   ]
   for (const [signal, fn] of handlers) process.on(signal, fn)
   return () => {

@@ -40,6 +40,8 @@ export interface WorkerProc {
   retiring: boolean
   /** Killed at the grace timeout. */
   killed: boolean
+  /** Reached ready at some point (a retired starting worker must still reject `ready`). */
+  everReady: boolean
   /** The worker's own reason for failing to start (`fcl:fatal`). */
   fatal: { message: string, code?: string } | null
   configVersion: number
@@ -220,6 +222,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       linked: false,
       retiring: false,
       killed: false,
+      everReady: false,
       fatal: null,
       configVersion: this.#configVersion,
       rss: null,
@@ -254,6 +257,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #markReady (proc: WorkerProc): void {
     if (proc.state !== 'starting') return
     proc.state = 'ready'
+    proc.everReady = true
     const hooks = this.#hooks.get(proc)
     if (hooks !== undefined) {
       clearTimeout(hooks.readyTimer)
@@ -368,7 +372,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // Waiters run after the exit is logged, so the log reads in order.
     this.emit('worker-exit', { ...this.#info(proc), ...info })
     if (hooks !== undefined) {
-      if (wasState === 'starting') hooks.rejectReady(this.#startError(proc, info))
+      if (!proc.everReady) hooks.rejectReady(this.#startError(proc, info))
       hooks.resolveExit(info)
     }
   }
@@ -479,6 +483,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         await proc.ready
       } catch (err) {
         this.#kill(proc)
+        if (slot.pending === proc) slot.pending = null
+        this.#refillIfEmpty(slot)
         throw err
       } finally {
         if (slot.pending === proc) slot.pending = null
@@ -532,6 +538,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     void proc.exited.then(() => { clearTimeout(grace) })
     this.#afterChange()
     return proc.exited
+  }
+
+  /**
+   * The old process of a slot may have crashed while its replacement was starting
+   * (crash restarts stand aside then); if the replacement failed too, the slot is
+   * empty and nothing else would ever refill it.
+   */
+  #refillIfEmpty (slot: Slot): void {
+    if (this.#stopping || this.#slots.get(slot.workerId) !== slot) return
+    if (slot.current !== null || slot.pending !== null || slot.restartTimer !== null) return
+    this.#scheduleRestart(slot, 0, { code: null, signal: null }, `worker ${slot.workerId} (no process left after a failed replacement)`)
   }
 
   /** Scale up: a new slot with the lowest free id; throws (and removes it) if its worker fails to start. */
@@ -591,6 +608,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         clearTimeout(timer)
         this.#configAcks.delete(proc)
         resolve({ proc, ok: false, error: 'IPC channel closed' })
+        return
       }
     })))
     const failures = results.filter((r) => !r.ok).map((r) => `worker ${r.proc.workerId} (pid ${r.proc.pid}): ${r.error ?? 'failed'}`)

@@ -4,10 +4,13 @@ import type { FastifyInstance } from 'fastify'
 
 /**
  * After the listener stopped accepting and every response says `Connection: close`,
- * busy keep-alive connections close themselves after their next response. A
- * connection still idle a whole period later is not in use, so closing it cannot
- * race a request the client is sending (which is what closing idle sockets at
- * once does).
+ * busy keep-alive connections close themselves after their next response. Idle
+ * ones are reaped on a 1 s tick rather than at once: a connection a client is
+ * actively using gets its `Connection: close` within a tick and leaves on its own,
+ * so the tick mostly finds connections nobody uses. (A request in transit exactly
+ * at a tick can still meet a closed socket; that window is one round trip.)
+ * Upgraded sockets (WebSocket) are not reaped: a drain with one open waits for it
+ * until the grace timeout (a known limitation, documented in the README).
  */
 export const IDLE_REAP_AFTER_MS = 1000
 

@@ -118,7 +118,10 @@ function ignoreSendError (): void {
 export function sendToWorker (target: MessageTarget, message: PrimaryMessage): boolean {
   if (!target.isConnected()) return false
   try {
-    return target.send(message, ignoreSendError)
+    // send() also returns false when the channel is merely backlogged; the message
+    // is still delivered, so only a closed channel or a throw counts as not sent.
+    target.send(message, ignoreSendError)
+    return true
   } catch {
     return false
   }

@@ -49,6 +49,7 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   #drainHandler: DrainHandler | null = null
   #drainStarted = false
   #pendingDrain: DrainRequest | null = null
+  #configChain: Promise<void> = Promise.resolve()
 
   constructor (env: NodeJS.ProcessEnv = process.env) {
     super()
@@ -122,9 +123,13 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
         this.instance = message.instance
         this.emit('instance', message.instance)
         break
-      case 'fcl:config':
-        void this.#applyConfig({ version: message.version, config: message.config })
+      case 'fcl:config': {
+        // One reload at a time, in order: a slow handler for an older version must
+        // not finish after a newer one and put the old config back.
+        const update = { version: message.version, config: message.config }
+        this.#configChain = this.#configChain.then(() => this.#applyConfig(update), () => this.#applyConfig(update))
         break
+      }
       case 'fcl:drain':
         this.requestDrain({ drainDelay: message.drainDelay, reason: message.reason })
         break
@@ -133,7 +138,9 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
 
   async #applyConfig (update: ConfigUpdate): Promise<void> {
     let result: { ok: boolean, error?: string }
-    if (this.#configApplier === null) {
+    if (update.version <= this.configVersion) {
+      result = { ok: true }
+    } else if (this.#configApplier === null) {
       this.config = update.config
       this.configVersion = update.version
       result = { ok: true }
