@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs'
 import { FclOptionsError, isFclError } from '../lib/errors.js'
 import { parseCliArgs, usage } from './args.js'
 import { launch } from './launch.js'
-import { createLogger } from './logger.js'
 import { installSignalHandlers } from './signals.js'
 
 function version (): string {
@@ -50,8 +49,7 @@ async function main (): Promise<number> {
     printError(err)
     return err instanceof FclOptionsError ? 2 : 1
   }
-  const log = createLogger({ role: 'primary' }, { pretty: handle.options.prettyLogs, level: handle.options.logLevel })
-  installSignalHandlers(handle, log)
+  installSignalHandlers(handle, handle.log)
   const result = await handle.stopped
   if (result.error !== undefined && result.reason !== 'shutdown') printError(result.error)
   return result.code

@@ -37,6 +37,8 @@ export interface ClusterHandle extends EventEmitter<ClusterEvents> {
   /** Resolves when the cluster has stopped, for whatever reason. */
   readonly stopped: Promise<StopResult>
   readonly options: ResolvedLaunchOptions
+  /** The primary's logger (role: primary). */
+  readonly log: Logger
   workers: () => WorkerInfo[]
   instance: () => InstanceView
   /** Rolling restart (SIGUSR2). A call during a roll returns that roll's result. */
@@ -57,7 +59,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   readonly options: ResolvedLaunchOptions
   readonly ready: Promise<void>
   readonly stopped: Promise<StopResult>
-  readonly #log: Logger
+  readonly log: Logger
   #supervisor: Supervisor | null = null
   #resolveStopped!: (result: StopResult) => void
   #stopping: Promise<StopResult> | null = null
@@ -75,7 +77,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   constructor (options: ResolvedLaunchOptions) {
     super()
     this.options = options
-    this.#log = options.logger ?? createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel })
+    this.log = options.logger ?? createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel })
     this.stopped = new Promise((resolve) => { this.#resolveStopped = resolve })
     this.ready = this.#boot()
     // The CLI and tests read failures from `stopped` too; an unobserved `ready` must not crash the process.
@@ -99,10 +101,10 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     }
     if (this.#stopping !== null) throw new FclError(ERROR_CODES.STOPPING, 'stopped before any worker was started')
     const loader = chooseTsLoader(o.entry, o.tsLoader)
-    this.#log.info({ workers: decision.count, reason: decision.reason, entry: o.entry, loader: loader.description, port: o.port, host: o.host },
+    this.log.info({ workers: decision.count, reason: decision.reason, entry: o.entry, loader: loader.description, port: o.port, host: o.host },
       `starting ${decision.count} worker${decision.count === 1 ? '' : 's'} (${decision.reason}); ${loader.description}`)
 
-    const supervisor = new Supervisor(o, this.#log, config, loader.execArgv)
+    const supervisor = new Supervisor(o, this.log, config, loader.execArgv)
     this.#supervisor = supervisor
     supervisor.on('worker-ready', (info) => { this.emit('worker-ready', info) })
     supervisor.on('worker-exit', (info) => { this.emit('worker-exit', info) })
@@ -117,15 +119,15 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
         // Crash-loop guard at boot: the same entry would fail the same way again,
         // so no retries; stop what started and report the worker's own reason.
         this.#bootError = error
-        this.#log.fatal({ code: error.code }, `could not start: ${error.message}`)
+        this.log.fatal({ code: error.code }, `could not start: ${error.message}`)
         await supervisor.killAll()
         this.#finish({ code: 1, reason: 'boot-failed', killed: [], error })
       }
       throw error
     }
     const ms = Date.now() - started
-    this.#log.info({ ready: decision.count, ms }, `${decision.count}/${decision.count} workers ready in ${ms} ms`)
-    this.#unwatchMemory = watchMemory(supervisor, o.maxMemory, this.#log,
+    this.log.info({ ready: decision.count, ms }, `${decision.count}/${decision.count} workers ready in ${ms} ms`)
+    this.#unwatchMemory = watchMemory(supervisor, o.maxMemory, this.log,
       () => this.#busy === 0 && this.#stopping === null,
       (workerId) => this.#serial(() => supervisor.replace(workerId, 'memory')))
     this.emit('ready', supervisor.instanceView())
@@ -163,7 +165,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
 
   reload (): Promise<RollResult> {
     if (this.#roll !== null) {
-      this.#log.warn('rolling restart already running; this request is ignored')
+      this.log.warn('rolling restart already running; this request is ignored')
       return this.#roll
     }
     let supervisor: Supervisor
@@ -172,7 +174,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     } catch (err) {
       return Promise.reject(err)
     }
-    const roll = this.#serial(() => rollingRestart(supervisor, this.#log)).finally(() => { this.#roll = null })
+    const roll = this.#serial(() => rollingRestart(supervisor, this.log)).finally(() => { this.#roll = null })
     this.#roll = roll
     return roll
   }
@@ -185,14 +187,14 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       return Promise.reject(err)
     }
     // One reload at a time, so acknowledgements cannot be mixed up between versions.
-    const run = this.#configQueue.then(() => reloadConfig(supervisor, this.options.config, this.#log))
+    const run = this.#configQueue.then(() => reloadConfig(supervisor, this.options.config, this.log))
     this.#configQueue = run.catch(() => {})
     return run
   }
 
   async scale (n: number): Promise<void> {
     const supervisor = this.#requireRunning('scale')
-    await this.#serial(() => scaleTo(supervisor, n, this.#log))
+    await this.#serial(() => scaleTo(supervisor, n, this.log))
   }
 
   shutdown (): Promise<StopResult> {
@@ -201,7 +203,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
 
   kill (): Promise<StopResult> {
     const supervisor = this.#supervisor
-    this.#log.warn('stopping now: killing every worker (SIGKILL)')
+    this.log.warn('stopping now: killing every worker (SIGKILL)')
     if (supervisor === null) return this.stopped
     const killed = supervisor.liveProcs().map((p) => supervisor.describe(p))
     this.#forcedKills = killed
@@ -233,7 +235,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       return result
     }
     const procs = supervisor.liveProcs()
-    this.#log.info({ workers: procs.length, drainDelay: o.drainDelay, graceTimeout: o.graceTimeout },
+    this.log.info({ workers: procs.length, drainDelay: o.drainDelay, graceTimeout: o.graceTimeout },
       `stopping: draining ${procs.length} worker${procs.length === 1 ? '' : 's'} (drain delay ${o.drainDelay} ms, grace timeout ${o.graceTimeout} ms)`)
     const exits = await Promise.all(supervisor.beginStop(o.drainDelay, o.graceTimeout))
     // A worker that exited non-zero failed its drain (or crashed in it); deaths by
@@ -247,9 +249,9 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     const killed = supervisor.killedAtGrace(procs).map((p) => `worker ${p.workerId} (pid ${p.pid})`)
     const ms = Date.now() - started
     const failed = killed.length > 0 || failedDrains.length > 0 || why.reason === 'crash-loop'
-    if (killed.length > 0) this.#log.error({ killed, ms }, `stopped in ${ms} ms; killed at the grace timeout: ${killed.join(', ')}`)
-    else if (failedDrains.length > 0) this.#log.error({ ms }, `stopped in ${ms} ms; failed while draining: ${failedDrains.map((p) => `worker ${p.workerId} (pid ${p.pid})`).join(', ')}`)
-    else this.#log.info({ ms }, `stopped in ${ms} ms; every worker finished its work`)
+    if (killed.length > 0) this.log.error({ killed, ms }, `stopped in ${ms} ms; killed at the grace timeout: ${killed.join(', ')}`)
+    else if (failedDrains.length > 0) this.log.error({ ms }, `stopped in ${ms} ms; failed while draining: ${failedDrains.map((p) => `worker ${p.workerId} (pid ${p.pid})`).join(', ')}`)
+    else this.log.info({ ms }, `stopped in ${ms} ms; every worker finished its work`)
     const result: StopResult = {
       code: failed ? 1 : 0,
       reason: why.reason,

@@ -89,8 +89,6 @@ export interface SupervisorEvents {
   stats: [WorkerProc]
 }
 
-const STATE_TEXT: Readonly<Record<ProcState, string>> = { starting: 'starting', ready: 'ready', draining: 'draining', exited: 'exited' }
-
 function describeExit (info: ExitInfo): string {
   return info.signal !== null ? `was killed by ${info.signal}` : `exited with code ${String(info.code)}`
 }
@@ -300,7 +298,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         break
       case 'fcl:ready':
         this.#markReady(proc)
-        this.#afterChange()
+        this.broadcastInstance()
         break
       case 'fcl:fatal':
         proc.fatal = message.code === undefined ? { message: message.message } : { message: message.message, code: message.code }
@@ -330,7 +328,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // `fcl:attached` is sent before listen on the same channel, so it is already in.
     if (proc === undefined || proc.attached) return
     this.#markReady(proc)
-    this.#afterChange()
+    this.broadcastInstance()
   }
 
   readonly #onExit = (worker: Worker, code: number | null, signal: string | null): void => {
@@ -368,7 +366,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     } else {
       this.#log.warn({ workerId: proc.workerId, workerPid: proc.pid, code, signal }, `${who} ${describeExit(info)}; its replacement is already starting`)
     }
-    this.#afterChange()
+    this.broadcastInstance()
     // Waiters run after the exit is logged, so the log reads in order.
     this.emit('worker-exit', { ...this.#info(proc), ...info })
     if (hooks !== undefined) {
@@ -394,10 +392,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return new FclError(ERROR_CODES.WORKER_START, `${who} failed to start: ${reason}`, {
       hint: 'the worker\'s own log above has the details'
     })
-  }
-
-  #afterChange (): void {
-    this.broadcastInstance()
   }
 
   // ---- crash restarts ------------------------------------------------------------
@@ -437,7 +431,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (slot.pending === proc) slot.pending = null
     slot.current = proc
     slot.restarts++
-    this.#afterChange()
+    this.broadcastInstance()
   }
 
   // ---- the few actions everything else is built from ------------------------------
@@ -497,7 +491,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         clearTimeout(slot.restartTimer)
         slot.restartTimer = null
       }
-      this.#afterChange()
+      this.broadcastInstance()
       // Wrapped: returning the bare promise from an async function would wait for the drain.
       return { oldExit }
     } finally {
@@ -536,7 +530,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }, graceTimeout)
     grace.unref()
     void proc.exited.then(() => { clearTimeout(grace) })
-    this.#afterChange()
+    this.broadcastInstance()
     return proc.exited
   }
 
@@ -558,18 +552,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const slot = this.#newSlot(id)
     const proc = this.#fork(id)
     slot.pending = proc
-    this.#afterChange()
+    this.broadcastInstance()
     try {
       await proc.ready
     } catch (err) {
       this.#slots.delete(id)
-      this.#afterChange()
+      this.broadcastInstance()
       throw err
     } finally {
       if (slot.pending === proc) slot.pending = null
     }
     slot.current = proc
-    this.#afterChange()
+    this.broadcastInstance()
     return proc
   }
 
@@ -584,7 +578,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const proc of [slot.current, slot.pending]) {
       if (proc !== null) exits.push(this.retire(proc, 'scale-down', 0))
     }
-    this.#afterChange()
+    this.broadcastInstance()
     return Promise.all(exits)
   }
 
@@ -662,6 +656,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   describe (proc: WorkerProc): string {
-    return `worker ${proc.workerId} (pid ${proc.pid}, ${STATE_TEXT[proc.state]})`
+    return `worker ${proc.workerId} (pid ${proc.pid}, ${proc.state})`
   }
 }

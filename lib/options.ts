@@ -43,7 +43,6 @@ export const PLUGIN_DEFAULTS: ResolvedPluginOptions = Object.freeze({
 })
 
 const LOG_LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.keys(PLUGIN_DEFAULTS))
 
 function fail (message: string): never {
   throw new FclOptionsError(ERROR_CODES.PLUGIN_OPTIONS, `fastify-cluster-launch: ${message}`)
@@ -104,6 +103,3 @@ export function resolvePluginOptions (input: unknown): ResolvedPluginOptions {
   })
 }
 
-export function isPluginOptionKey (key: string): boolean {
-  return KNOWN_KEYS.has(key)
-}
