@@ -145,11 +145,13 @@ const clusterPluginImpl: FastifyPluginAsync<ClusterPluginOptions> = async functi
   const cluster = new ClusterState(link)
   fastify.decorate('cluster', cluster)
 
-  fastify.addHook('onSend', async function closeWhileDraining (_request, reply, payload) {
+  // A callback hook, not an async one: it runs on every response, and an async
+  // hook costs a promise per request for what is a flag check.
+  fastify.addHook('onSend', function closeWhileDraining (_request, reply, payload, done) {
     // Set at send time, not request time, so a request that began before the drain
     // still tells its client to move on.
     if (cluster.readiness.isDraining || link.instance?.state === 'draining') reply.header('connection', 'close')
-    return payload
+    done(null, payload)
   })
   fastify.addHook('onListen', async function markReady () {
     cluster.readiness.advance('ready')

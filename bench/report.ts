@@ -1,0 +1,157 @@
+/** Turns the results into a terminal table, JSON, a markdown report and an SVG chart. */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { noise, type Spread } from './measure.js'
+import type { SubjectName } from './subjects.js'
+
+export interface Results {
+  machine: { cpus: number, model: string, node: string, platform: string, date: string }
+  settings: { quick: boolean, seconds: number, rounds: number, workers: number, elapsedSeconds?: number }
+  throughput: Partial<Record<'hello' | 'cpu', Partial<Record<SubjectName, { rps: Spread, p50: Spread, p99: Spread }>>>>
+  connections: Partial<Record<SubjectName, { rps: Spread, errors: number }>>
+  reload: Partial<Record<'pm2' | 'ours', { total: number, errors: number, non2xx: number, reloadMs: Spread }>>
+  crash: Partial<Record<SubjectName, Spread>>
+  startup: Partial<Record<SubjectName, Record<string, Spread>>>
+  overhead: Partial<Record<SubjectName, { rssMb: number[], cpuPerSecondMs: number[] }>>
+}
+
+const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results')
+
+function fmt (s: Spread | undefined, digits = 0): string {
+  if (s === undefined) return 'n/a'
+  const r = (v: number): string => v.toFixed(digits)
+  return s.min === s.max ? r(s.median) : `${r(s.median)} (${r(s.min)}-${r(s.max)})`
+}
+
+function ratio (a: Spread | undefined, b: Spread | undefined): string {
+  if (a === undefined || b === undefined || b.median === 0) return 'n/a'
+  return (a.median / b.median).toFixed(2)
+}
+
+function table (rows: string[][]): string {
+  const widths = rows[0]?.map((_c, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
+  const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`
+  const [head, ...body] = rows
+  if (head === undefined) return ''
+  return [line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n')
+}
+
+function sections (r: Results): Array<{ title: string, rows: string[][] }> {
+  const out: Array<{ title: string, rows: string[][] }> = []
+  for (const route of ['hello', 'cpu'] as const) {
+    const t = r.throughput[route]
+    if (t === undefined) continue
+    const rows = [['subject', 'req/s median (min-max)', 'p50 ms', 'p99 ms', 'noise %']]
+    for (const [name, v] of Object.entries(t)) rows.push([name, fmt(v?.rps), fmt(v?.p50, 1), fmt(v?.p99, 1), String(noise(v?.rps ?? { median: 0, min: 0, max: 0 }))])
+    rows.push(['ours / raw-cluster', ratio(t.ours?.rps, t['raw-cluster']?.rps), '', '', ''])
+    rows.push(['ours / pm2', ratio(t.ours?.rps, t.pm2?.rps), '', '', ''])
+    rows.push(['raw-cluster / single', ratio(t['raw-cluster']?.rps, t.single?.rps), '', '', ''])
+    rows.push(['ours / single', ratio(t.ours?.rps, t.single?.rps), '', '', ''])
+    out.push({ title: `Throughput, ${route === 'hello' ? 'hello route' : 'CPU-bound route'} (${r.settings.workers} workers, 32 keep-alive connections)`, rows })
+  }
+  if (Object.keys(r.connections).length > 0) {
+    const rows = [['subject', 'req/s with Connection: close', 'errors']]
+    for (const [name, v] of Object.entries(r.connections)) rows.push([name, fmt(v?.rps), String(v?.errors ?? 0)])
+    rows.push(['ours / raw-cluster', ratio(r.connections.ours?.rps, r.connections['raw-cluster']?.rps), ''])
+    rows.push(['ours / pm2', ratio(r.connections.ours?.rps, r.connections.pm2?.rps), ''])
+    out.push({ title: 'New-connection rate (the primary accepts every connection)', rows })
+  }
+  if (Object.keys(r.reload).length > 0) {
+    const rows = [['subject', 'requests', 'failed (errors)', 'non-2xx', 'reload ms']]
+    for (const [name, v] of Object.entries(r.reload)) rows.push([name === 'ours' ? 'ours (SIGUSR2)' : 'pm2 reload', String(v?.total), String(v?.errors), String(v?.non2xx), fmt(v?.reloadMs)])
+    out.push({ title: 'Reload under load (32 connections, reload a quarter into the run)', rows })
+  }
+  if (Object.keys(r.crash).length > 0) {
+    const rows = [['subject', 'kill -9 to a new pid answering, ms']]
+    for (const [name, v] of Object.entries(r.crash)) rows.push([name, fmt(v)])
+    out.push({ title: 'Crash recovery', rows })
+  }
+  if (Object.keys(r.startup).length > 0) {
+    const counts = Object.keys(Object.values(r.startup)[0] ?? {})
+    const rows = [['subject', ...counts.map((n) => `N=${n} ms`)]]
+    for (const [name, v] of Object.entries(r.startup)) rows.push([name, ...counts.map((n) => fmt(v?.[n]))])
+    out.push({ title: 'Start-up until N distinct pids answer (PM2 with a warm daemon)', rows })
+  }
+  if (Object.keys(r.overhead).length > 0) {
+    const rows = [['subject', 'primary/daemon RSS MB', 'primary/daemon CPU ms per s under load']]
+    for (const [name, v] of Object.entries(r.overhead)) {
+      rows.push([name, fmt(v === undefined ? undefined : spreadOf(v.rssMb)), fmt(v === undefined ? undefined : spreadOf(v.cpuPerSecondMs))])
+    }
+    out.push({ title: 'Cost of the primary (hello route load)', rows })
+  }
+  return out
+}
+
+function spreadOf (values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b)
+  return { median: sorted[Math.floor(sorted.length / 2)] ?? 0, min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0 }
+}
+
+const COLORS: Readonly<Record<string, string>> = { single: '#9e9e9e', 'raw-cluster': '#5c6bc0', pm2: '#ef6c00', ours: '#2e7d32' }
+
+/** Two panels side by side: throughput per subject (hello and CPU), and failed requests during a reload. */
+function chart (r: Results): string {
+  const width = 760
+  const height = 300
+  const bars: string[] = []
+  const panel = (x0: number, title: string, groups: Array<{ label: string, values: Array<{ name: string, value: number }> }>, unit: string): void => {
+    const pw = 340
+    const ph = 200
+    const top = 50
+    const max = Math.max(1, ...groups.flatMap((g) => g.values.map((v) => v.value)))
+    bars.push(`<text x="${x0 + pw / 2}" y="24" text-anchor="middle" font-size="14" font-weight="bold">${title}</text>`)
+    const gw = pw / Math.max(1, groups.length)
+    groups.forEach((g, gi) => {
+      const bw = (gw - 20) / Math.max(1, g.values.length)
+      g.values.forEach((v, vi) => {
+        const h = Math.round(v.value / max * ph)
+        const x = x0 + gi * gw + 10 + vi * bw
+        bars.push(`<rect x="${x.toFixed(1)}" y="${top + ph - h}" width="${(bw - 4).toFixed(1)}" height="${h}" fill="${COLORS[v.name] ?? '#333'}"><title>${v.name}: ${Math.round(v.value)} ${unit}</title></rect>`)
+        bars.push(`<text x="${(x + (bw - 4) / 2).toFixed(1)}" y="${top + ph - h - 4}" text-anchor="middle" font-size="10">${Math.round(v.value)}</text>`)
+      })
+      bars.push(`<text x="${x0 + gi * gw + gw / 2}" y="${top + ph + 16}" text-anchor="middle" font-size="12">${g.label}</text>`)
+    })
+  }
+  const tp = (route: 'hello' | 'cpu'): Array<{ name: string, value: number }> =>
+    Object.entries(r.throughput[route] ?? {}).map(([name, v]) => ({ name, value: v?.rps.median ?? 0 }))
+  panel(20, 'Throughput, req/s (median)', [{ label: 'hello', values: tp('hello') }, { label: 'CPU-bound', values: tp('cpu') }], 'req/s')
+  panel(400, 'Failed requests during a reload', [{
+    label: 'errors + non-2xx',
+    values: Object.entries(r.reload).map(([name, v]) => ({ name, value: (v?.errors ?? 0) + (v?.non2xx ?? 0) }))
+  }], 'requests')
+  const legend = Object.entries(COLORS).map(([name, color], i) =>
+    `<rect x="${20 + i * 130}" y="${height - 22}" width="12" height="12" fill="${color}"/><text x="${36 + i * 130}" y="${height - 12}" font-size="12">${name}</text>`)
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" viewBox="0 0 ${width} ${height}">
+<rect width="100%" height="100%" fill="white"/>
+${[...bars, ...legend].join('\n')}
+</svg>
+`
+}
+
+export function writeReports (r: Results): { table: string, json: string, markdown: string, svg: string } {
+  mkdirSync(OUT, { recursive: true })
+  const parts = sections(r)
+  const text = parts.map((p) => `${p.title}\n${table(p.rows)}`).join('\n\n')
+  const json = path.join(OUT, 'latest.json')
+  const markdown = path.join(OUT, 'latest.md')
+  const svg = path.join(OUT, 'latest.svg')
+  writeFileSync(json, `${JSON.stringify(r, null, 2)}\n`)
+  writeFileSync(svg, chart(r))
+  const m = r.machine
+  writeFileSync(markdown, [
+    '# Benchmark: single process, raw node:cluster, PM2 cluster mode, fastify-cluster-launch',
+    '',
+    `Measured ${m.date.slice(0, 10)} on ${m.cpus} CPUs (${m.model}), ${m.platform}, Node ${m.node}; loopback, autocannon, ` +
+      `${r.settings.seconds} s runs, ${r.settings.rounds} round(s) per figure (median, with min-max). ` +
+      `"noise" is (max - min) / median across rounds. Command: \`npm run bench${r.settings.quick ? ' -- --quick' : ''}\`.`,
+    '',
+    '![throughput and reload errors](latest.svg)',
+    '',
+    ...parts.flatMap((p) => [`## ${p.title}`, '', table(p.rows), '']),
+    'The load generator runs on the same machine and takes a core of its own: on few cores the hello-route figures',
+    'are bound by it, and the CPU-bound route shows how the cluster scales.',
+    ''
+  ].join('\n'))
+  return { table: text, json, markdown, svg }
+}
