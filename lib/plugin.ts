@@ -35,6 +35,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     cluster: ClusterDecorator
   }
+  interface FastifyContextConfig {
+    /** True on the plugin's probe routes, so an app's own hooks (auth, rate limits) can let them through. */
+    fclProbe?: boolean
+  }
 }
 
 /** Under the launcher the primary owns these; standalone, SIGUSR2 is left to Node (or nodemon). */

@@ -13,7 +13,7 @@ export interface LoadSummary {
  * Bounded keep-alive load on loopback with autocannon's programmatic API.
  * `during` runs while the load is on (a signal at 3 s, a rolling restart...).
  */
-export async function underLoad (opts: { port: number, path?: string, connections?: number, seconds?: number }, during: () => Promise<void>): Promise<LoadSummary> {
+export async function underLoad (opts: { port: number, path?: string, connections?: number, seconds?: number, stopWhenDone?: boolean }, during: () => Promise<void>): Promise<LoadSummary> {
   let instance!: autocannon.Instance
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon({
@@ -25,6 +25,8 @@ export async function underLoad (opts: { port: number, path?: string, connection
   })
   try {
     await during()
+    // `seconds` is then an upper bound: the load ends as soon as the steps are done.
+    if (opts.stopWhenDone === true) instance.stop()
   } catch (err) {
     instance.stop()
     await finished.catch(() => {})

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { accessSync, constants } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
@@ -31,7 +32,12 @@ export interface Running {
 }
 
 export function spawnNode (t: Teardown, args: string[], opts: { env?: Record<string, string | undefined>, cwd?: string } = {}): Running {
-  const child = spawn(process.execPath, args, {
+  return spawnProcess(t, process.execPath, args, opts)
+}
+
+/** Any program (redis-server, haproxy...), with the same teardown and waits. */
+export function spawnProcess (t: Teardown, command: string, args: string[], opts: { env?: Record<string, string | undefined>, cwd?: string } = {}): Running {
+  const child = spawn(command, args, {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, FCL_LOG_LEVEL: undefined, WEB_CONCURRENCY: undefined, PORT: undefined, HOST: undefined, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -174,4 +180,16 @@ export async function pidsServing (port: number, tries = 20): Promise<Set<number
   const pids = new Set<number>()
   for (let i = 0; i < tries; i++) pids.add((await request(port, '/')).json().pid)
   return pids
+}
+
+/** Whether a program is on PATH (tests that need haproxy or redis-server skip without it). */
+export function hasProgram (name: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      accessSync(path.join(dir, name), constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  })
 }
