@@ -130,14 +130,20 @@ function plural (n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`
 }
 
-/** `auto`: available parallelism capped by the quota, rounded up (1.5 CPUs -> 2 workers), at least 1. */
+/**
+ * `auto`: available parallelism capped by the quota, rounded up (1.5 CPUs -> 2
+ * workers), at least 1. Where Node's `os.availableParallelism()` already follows
+ * the quota (libuv >= 1.49, Node >= 22.12) it decides and the cgroup reading only
+ * confirms it; elsewhere the cgroup reading decides. The reason names the source.
+ */
 export function decideAutoWorkers (facts: CpuFacts): WorkerCountDecision {
   const host = `host has ${facts.hostCpus}`
-  if (facts.cgroup !== null && facts.cgroup.cpus < facts.availableParallelism) {
+  const ap = facts.availableParallelism
+  if (facts.cgroup !== null && facts.cgroup.cpus < ap) {
     const count = Math.max(1, Math.ceil(facts.cgroup.cpus))
-    return { count, reason: `${facts.cgroup.source} quota ${facts.cgroup.cpus} CPUs, ${host}` }
+    return { count, reason: `${facts.cgroup.source} quota ${facts.cgroup.cpus} CPUs (read from the cgroup; os.availableParallelism() says ${ap}), ${host}` }
   }
-  const count = Math.max(1, facts.availableParallelism)
+  const count = Math.max(1, ap)
   const limit = facts.cgroup === null ? 'no cgroup CPU quota' : `${facts.cgroup.source} quota ${facts.cgroup.cpus} CPUs`
-  return { count, reason: `${plural(facts.availableParallelism, 'CPU')} available (${limit}), ${host}` }
+  return { count, reason: `${plural(ap, 'CPU')} available from os.availableParallelism() (${limit}), ${host}` }
 }

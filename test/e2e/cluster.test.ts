@@ -1,5 +1,6 @@
 import path from 'node:path'
 import t from 'tap'
+import { nodeStripsTypes } from '../../launcher/ts-loader.js'
 import { FIXTURES, forkedPids, freePort, request, spawnCli, pidsServing } from '../helpers/process.js'
 
 t.test('2 workers from a plugin-style .ts entry: distinct pids, honest probes', async (t) => {
@@ -59,6 +60,29 @@ t.test('auto worker count is logged with its reason', async (t) => {
   const line = await cli.waitFor(/starting \d+ workers? \(/)
   t.match(line, /host has \d+/)
   await cli.waitFor(/workers ready/)
+  cli.signal('SIGTERM')
+  t.equal((await cli.exited()).code, 0)
+})
+
+const usesTsx = (execArgv: string[]): boolean => execArgv.some((a) => a.includes('tsx'))
+
+t.test(`a .ts entry with --ts-loader auto: ${nodeStripsTypes() ? 'Node strips the types, no tsx in the workers' : 'tsx in the workers (this Node cannot strip types)'}`, async (t) => {
+  const port = await freePort()
+  const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  await cli.waitFor(/1\/1 workers ready/)
+  const { execArgv } = (await request(port, '/exec-argv')).json() as { execArgv: string[] }
+  t.equal(usesTsx(execArgv), !nodeStripsTypes(), `worker execArgv: ${JSON.stringify(execArgv)}`)
+  t.match(cli.output(), nodeStripsTypes() ? /Node's own type stripping/ : /tsx loader/)
+  cli.signal('SIGTERM')
+  t.equal((await cli.exited()).code, 0)
+})
+
+t.test('--ts-loader tsx forces the tsx loader on any Node', async (t) => {
+  const port = await freePort()
+  const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', '--ts-loader', 'tsx', path.join(FIXTURES, 'plugin-app.ts')])
+  await cli.waitFor(/1\/1 workers ready/)
+  const { execArgv } = (await request(port, '/exec-argv')).json() as { execArgv: string[] }
+  t.ok(usesTsx(execArgv), `worker execArgv: ${JSON.stringify(execArgv)}`)
   cli.signal('SIGTERM')
   t.equal((await cli.exited()).code, 0)
 })

@@ -126,6 +126,6 @@ t.test('decideAutoWorkers: a quota above the parallelism does not raise the coun
 t.test('decideAutoWorkers without a quota uses the available parallelism', async (t) => {
   const decision = decideAutoWorkers(facts(null, 6, 12))
   t.equal(decision.count, 6)
-  t.match(decision.reason, /6 CPUs available \(no cgroup CPU quota\), host has 12/)
+  t.match(decision.reason, /6 CPUs available from os.availableParallelism\(\) \(no cgroup CPU quota\), host has 12/)
   t.match(decideAutoWorkers(facts(null, 1, 1)).reason, /^1 CPU available/)
 })
