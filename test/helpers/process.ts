@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
@@ -152,12 +152,25 @@ export function request (port: number, urlPath: string, opts: { method?: string,
   })
 }
 
+/**
+ * A worker orphaned by its primary is re-parented to PID 1 (or a subreaper), which may reap it
+ * late; until then `kill(pid, 0)` still succeeds on the zombie. A zombie runs no code and holds
+ * no socket, so it counts as gone.
+ */
 export function isAlive (pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch {
     return false
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The state letter follows the command name, which is in parentheses and may hold spaces.
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return state !== 'Z' && state !== 'X'
+  } catch (err) {
+    // No /proc entry: either it vanished just now, or this is not Linux and kill(0) must do.
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync('/proc/self/stat')
   }
 }
 
