@@ -6,11 +6,12 @@ import { noise, type Spread } from './measure.js'
 import type { SubjectName } from './subjects.js'
 
 export interface Results {
-  machine: { cpus: number, model: string, node: string, platform: string, date: string }
+  machine: { cpus: number, model: string, node: string, platform: string, date: string, tcpMigrateReq?: boolean | null }
   settings: { quick: boolean, seconds: number, rounds: number, workers: number, elapsedSeconds?: number }
   throughput: Partial<Record<'hello' | 'cpu', Partial<Record<SubjectName, { rps: Spread, p50: Spread, p99: Spread }>>>>
   connections: Partial<Record<SubjectName, { rps: Spread, errors: number }>>
-  reload: Partial<Record<'pm2' | 'ours', { total: number, errors: number, non2xx: number, reloadMs: Spread }>>
+  /** Keyed by subject, plus `<subject> close` for the same reload under `Connection: close` load. */
+  reload: Record<string, { total: number, errors: number, non2xx: number, reloadMs: Spread }>
   crash: Partial<Record<SubjectName, Spread>>
   startup: Partial<Record<SubjectName, Record<string, Spread>>>
   overhead: Partial<Record<SubjectName, { rssMb: number[], cpuPerSecondMs: number[] }>>
@@ -51,15 +52,21 @@ function sections (r: Results): Array<{ title: string, rows: string[][] }> {
     out.push({ title: `Throughput, ${route === 'hello' ? 'hello route' : 'CPU-bound route'} (${r.settings.workers} workers, 32 keep-alive connections)`, rows })
   }
   if (Object.keys(r.connections).length > 0) {
+    const c = r.connections
     const rows = [['subject', 'req/s with Connection: close', 'errors']]
-    for (const [name, v] of Object.entries(r.connections)) rows.push([name, fmt(v?.rps), String(v?.errors ?? 0)])
-    rows.push(['ours / raw-cluster', ratio(r.connections.ours?.rps, r.connections['raw-cluster']?.rps), ''])
-    rows.push(['ours / pm2', ratio(r.connections.ours?.rps, r.connections.pm2?.rps), ''])
-    out.push({ title: 'New-connection rate (the primary accepts every connection)', rows })
+    for (const [name, v] of Object.entries(c)) rows.push([name, fmt(v?.rps), String(v?.errors ?? 0)])
+    rows.push(['ours / raw-cluster', ratio(c.ours?.rps, c['raw-cluster']?.rps), ''])
+    rows.push(['ours / pm2', ratio(c.ours?.rps, c.pm2?.rps), ''])
+    if (c['ours-reuseport'] !== undefined) rows.push(['ours-reuseport / ours (rr)', ratio(c['ours-reuseport'].rps, c.ours?.rps), ''])
+    const reuse = c['ours-reuseport'] === undefined ? '' : '; ours-reuseport: the kernel spreads them (SO_REUSEPORT)'
+    out.push({ title: `New-connection rate (round-robin: the primary accepts every connection${reuse})`, rows })
   }
   if (Object.keys(r.reload).length > 0) {
-    const rows = [['subject', 'requests', 'failed (errors)', 'non-2xx', 'reload ms']]
-    for (const [name, v] of Object.entries(r.reload)) rows.push([name === 'ours' ? 'ours (SIGUSR2)' : 'pm2 reload', String(v?.total), String(v?.errors), String(v?.non2xx), fmt(v?.reloadMs)])
+    const rows = [['subject', 'load', 'requests', 'failed (errors)', 'non-2xx', 'reload ms']]
+    for (const [key, v] of Object.entries(r.reload)) {
+      const [name = key, mode] = key.split(' ')
+      rows.push([name === 'pm2' ? 'pm2 reload' : `${name} (SIGUSR2)`, mode === 'close' ? 'Connection: close' : 'keep-alive', String(v.total), String(v.errors), String(v.non2xx), fmt(v.reloadMs)])
+    }
     out.push({ title: 'Reload under load (32 connections, reload a quarter into the run)', rows })
   }
   if (Object.keys(r.crash).length > 0) {
@@ -83,12 +90,17 @@ function sections (r: Results): Array<{ title: string, rows: string[][] }> {
   return out
 }
 
+function benchArgs (r: Results, name: string): string {
+  const args = [r.settings.quick ? '--quick' : '', name === 'latest' ? '' : `--out ${name}`].filter((a) => a !== '')
+  return args.length === 0 ? '' : ` -- ${args.join(' ')}`
+}
+
 function spreadOf (values: number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b)
   return { median: sorted[Math.floor(sorted.length / 2)] ?? 0, min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0 }
 }
 
-const COLORS: Readonly<Record<string, string>> = { single: '#9e9e9e', 'raw-cluster': '#5c6bc0', pm2: '#ef6c00', ours: '#2e7d32' }
+const COLORS: Readonly<Record<string, string>> = { single: '#9e9e9e', 'raw-cluster': '#5c6bc0', pm2: '#ef6c00', ours: '#2e7d32', 'ours-reuseport': '#81c784' }
 
 /** Two panels side by side: throughput per subject (hello and CPU), and failed requests during a reload. */
 function chart (r: Results): string {
@@ -118,9 +130,10 @@ function chart (r: Results): string {
   panel(20, 'Throughput, req/s (median)', [{ label: 'hello', values: tp('hello') }, { label: 'CPU-bound', values: tp('cpu') }], 'req/s')
   panel(400, 'Failed requests during a reload', [{
     label: 'errors + non-2xx',
-    values: Object.entries(r.reload).map(([name, v]) => ({ name, value: (v?.errors ?? 0) + (v?.non2xx ?? 0) }))
+    values: Object.entries(r.reload).filter(([key]) => !key.includes(' ')).map(([name, v]) => ({ name, value: v.errors + v.non2xx }))
   }], 'requests')
-  const legend = Object.entries(COLORS).map(([name, color], i) =>
+  const shown = new Set([...Object.keys(r.throughput.hello ?? {}), ...Object.keys(r.reload)])
+  const legend = Object.entries(COLORS).filter(([name]) => shown.has(name)).map(([name, color], i) =>
     `<rect x="${20 + i * 130}" y="${height - 22}" width="12" height="12" fill="${color}"/><text x="${36 + i * 130}" y="${height - 12}" font-size="12">${name}</text>`)
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" viewBox="0 0 ${width} ${height}">
 <rect width="100%" height="100%" fill="white"/>
@@ -129,24 +142,26 @@ ${[...bars, ...legend].join('\n')}
 `
 }
 
-export function writeReports (r: Results): { table: string, json: string, markdown: string, svg: string } {
+/** `name` is the files' base name: `latest` by default, e.g. `node24` for a run on another Node line. */
+export function writeReports (r: Results, name = 'latest'): { table: string, json: string, markdown: string, svg: string } {
   mkdirSync(OUT, { recursive: true })
   const parts = sections(r)
   const text = parts.map((p) => `${p.title}\n${table(p.rows)}`).join('\n\n')
-  const json = path.join(OUT, 'latest.json')
-  const markdown = path.join(OUT, 'latest.md')
-  const svg = path.join(OUT, 'latest.svg')
+  const json = path.join(OUT, `${name}.json`)
+  const markdown = path.join(OUT, `${name}.md`)
+  const svg = path.join(OUT, `${name}.svg`)
   writeFileSync(json, `${JSON.stringify(r, null, 2)}\n`)
   writeFileSync(svg, chart(r))
   const m = r.machine
   writeFileSync(markdown, [
     '# Benchmark: single process, raw node:cluster, PM2 cluster mode, fastify-cluster-launch',
     '',
-    `Measured ${m.date.slice(0, 10)} on ${m.cpus} CPUs (${m.model}), ${m.platform}, Node ${m.node}; loopback, autocannon, ` +
+    `Measured ${m.date.slice(0, 10)} on ${m.cpus} CPUs (${m.model}), ${m.platform}, Node ${m.node}` +
+      `${r.connections['ours-reuseport'] === undefined ? '' : `, net.ipv4.tcp_migrate_req ${m.tcpMigrateReq === true ? '1' : m.tcpMigrateReq === false ? '0' : 'absent'}`}; loopback, autocannon, ` +
       `${r.settings.seconds} s runs, ${r.settings.rounds} round(s) per figure (median, with min-max). ` +
-      `"noise" is (max - min) / median across rounds. Command: \`npm run bench${r.settings.quick ? ' -- --quick' : ''}\`.`,
+      `"noise" is (max - min) / median across rounds. Command: \`npm run bench${benchArgs(r, name)}\`.`,
     '',
-    '![throughput and reload errors](latest.svg)',
+    `![throughput and reload errors](${name}.svg)`,
     '',
     ...parts.flatMap((p) => [`## ${p.title}`, '', table(p.rows), '']),
     'The load generator runs on the same machine and takes a core of its own: on few cores the hello-route figures',

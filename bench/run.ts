@@ -1,12 +1,16 @@
 /**
- * `npm run bench [-- --quick] [--only <scenario>] [--duration <s>] [--rounds <n>]`
+ * `npm run bench [-- --quick] [--only <scenario>] [--duration <s>] [--rounds <n>] [--out <name>]`
  * Side by side: one Fastify process, a raw node:cluster script, PM2 cluster mode
  * and fastify-cluster-launch, serving the same app on loopback. Every figure is the
- * median of the rounds, with min and max.
+ * median of the rounds, with min and max. Where `--balance reuseport` can run
+ * (Linux, Node >= 22.12), the new-connection and reload scenarios add ours with it.
+ * Subjects run on the Node that runs the bench: put another Node first on PATH
+ * (and pass `--out node24`, say) for a run on another Node line.
  */
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { processUsage, runLoad, sleep, spread, waitForPids } from './measure.js'
+import { readTcpMigrateReq, reusePortUnsupported } from '../launcher/balance.js'
 import { writeReports, type Results } from './report.js'
 import { ALL, CLUSTERS, Pm2Home, startSubject, type Running, type SubjectName } from './subjects.js'
 
@@ -18,7 +22,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     duration: { type: 'string' },
-    rounds: { type: 'string' }
+    rounds: { type: 'string' },
+    out: { type: 'string', default: 'latest' }
   },
   strict: true
 })
@@ -34,7 +39,14 @@ if (only !== undefined && !(SCENARIOS as readonly string[]).includes(only)) {
   console.error(`Error: --only must be one of ${SCENARIOS.join(', ')}, got ${JSON.stringify(only)}`)
   process.exit(2)
 }
+const out = values.out ?? 'latest'
+if (!/^[\w.-]+$/.test(out)) {
+  console.error(`Error: --out must be a plain file name (letters, digits, . _ -), got ${JSON.stringify(out)}`)
+  process.exit(2)
+}
 const wanted = (s: Scenario): boolean => only === undefined || only === s
+const noReusePort = reusePortUnsupported()
+const REUSEPORT: readonly SubjectName[] = noReusePort === null ? ['ours-reuseport'] : []
 const workers = os.availableParallelism()
 // Below Linux's ephemeral range (32768-60999 by default): load runs with
 // `Connection: close` use thousands of client ports, and one of them must not
@@ -44,7 +56,7 @@ let portOffset = 0
 const nextPort = (): number => BASE_PORT + (portOffset++ % 200)
 
 const results: Results = {
-  machine: { cpus: workers, model: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}`, date: new Date().toISOString() },
+  machine: { cpus: workers, model: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}`, date: new Date().toISOString(), tcpMigrateReq: readTcpMigrateReq() },
   settings: { quick, seconds, rounds, workers },
   throughput: {},
   connections: {},
@@ -110,7 +122,7 @@ async function measureThroughput (pm2: Pm2Home): Promise<void> {
 }
 
 async function measureConnections (pm2: Pm2Home): Promise<void> {
-  for (const name of CLUSTERS) {
+  for (const name of [...CLUSTERS, ...REUSEPORT]) {
     await withSubject(name, workers, pm2, async (s) => {
       const rps: number[] = []
       let errors = 0
@@ -125,13 +137,22 @@ async function measureConnections (pm2: Pm2Home): Promise<void> {
   }
 }
 
+/**
+ * Keep-alive load for every subject; then ours again under `Connection: close` load,
+ * where each request is a new connection and a closing listener's accept queue
+ * matters (round-robin vs reuseport).
+ */
 async function measureReload (pm2: Pm2Home): Promise<void> {
   const loadSeconds = Math.max(4, seconds)
-  for (const name of ['pm2', 'ours'] as const) {
+  const runs: Array<{ name: SubjectName, close: boolean }> = [
+    ...(['pm2', 'ours', ...REUSEPORT] as SubjectName[]).map((name) => ({ name, close: false })),
+    ...(['ours', ...REUSEPORT] as SubjectName[]).map((name) => ({ name, close: true }))
+  ]
+  for (const { name, close } of runs) {
     await withSubject(name, workers, pm2, async (s) => {
       const entry = { total: 0, errors: 0, non2xx: 0, reloadMs: [] as number[] }
       for (let r = 0; r < rounds; r++) {
-        const load = runLoad({ port: s.port, path: '/', seconds: loadSeconds })
+        const load = runLoad({ port: s.port, path: '/', seconds: loadSeconds, close })
         await sleep(loadSeconds * 1000 / 4)
         entry.reloadMs.push(await s.reload())
         const res = await load
@@ -139,8 +160,9 @@ async function measureReload (pm2: Pm2Home): Promise<void> {
         entry.errors += res.errors
         entry.non2xx += res.non2xx
       }
-      results.reload[name] = { total: entry.total, errors: entry.errors, non2xx: entry.non2xx, reloadMs: spread(entry.reloadMs) }
-      log(`reload under load ${name.padEnd(5)} ${entry.errors} errors + ${entry.non2xx} non-2xx of ${entry.total} requests; reload took ${spread(entry.reloadMs).median} ms`)
+      const key = close ? `${name} close` : name
+      results.reload[key] = { total: entry.total, errors: entry.errors, non2xx: entry.non2xx, reloadMs: spread(entry.reloadMs) }
+      log(`reload under ${close ? 'Connection: close' : 'keep-alive'} load ${name.padEnd(14)} ${entry.errors} errors + ${entry.non2xx} non-2xx of ${entry.total} requests; reload took ${spread(entry.reloadMs).median} ms`)
     })
   }
 }
@@ -186,6 +208,7 @@ async function measureStartup (pm2: Pm2Home): Promise<void> {
 async function main (): Promise<void> {
   const started = Date.now()
   log(`fastify-cluster-launch bench: ${workers} CPUs (${results.machine.model}), Node ${process.version}, ${seconds} s runs, ${rounds} round(s)${quick ? ', quick' : ''}`)
+  if (noReusePort !== null) log(`ours-reuseport left out: ${noReusePort}`)
   const pm2 = new Pm2Home()
   try {
     if (wanted('throughput')) await measureThroughput(pm2)
@@ -197,7 +220,7 @@ async function main (): Promise<void> {
     await pm2.dispose()
   }
   results.settings.elapsedSeconds = Math.round((Date.now() - started) / 1000)
-  const files = writeReports(results)
+  const files = writeReports(results, out)
   log(`\n${files.table}\n\nwrote ${files.json}, ${files.markdown} and ${files.svg} in ${results.settings.elapsedSeconds} s`)
 }
 

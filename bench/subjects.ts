@@ -16,7 +16,8 @@ const APP = path.join(ROOT, 'bench/app')
 const PM2 = path.join(ROOT, 'node_modules/pm2/bin/pm2')
 const START_TIMEOUT_MS = 30000
 
-export type SubjectName = 'single' | 'raw-cluster' | 'pm2' | 'ours'
+/** `ours-reuseport` is ours with `--balance reuseport`; it runs only where Node and the OS can. */
+export type SubjectName = 'single' | 'raw-cluster' | 'pm2' | 'ours' | 'ours-reuseport'
 export const CLUSTERS: readonly SubjectName[] = ['raw-cluster', 'pm2', 'ours']
 export const ALL: readonly SubjectName[] = ['single', 'raw-cluster', 'pm2', 'ours']
 
@@ -104,7 +105,8 @@ export async function startSubject (name: SubjectName, n: number, port: number, 
     ? [path.join(APP, 'server.cjs')]
     : name === 'raw-cluster'
       ? [path.join(APP, 'raw-cluster.cjs')]
-      : [path.join(ROOT, 'dist/launcher/cli.js'), '-w', String(n), '-p', String(port), '--host', '127.0.0.1', path.join(APP, 'ours.mjs')]
+      : [path.join(ROOT, 'dist/launcher/cli.js'), '-w', String(n), '-p', String(port), '--host', '127.0.0.1',
+          ...(name === 'ours-reuseport' ? ['--balance', 'reuseport'] : []), path.join(APP, 'ours.mjs')]
   const { child, output } = launchChild(args, { PORT: String(port), WORKERS: String(n) })
   let pids: Set<number>
   try {
@@ -119,7 +121,7 @@ export async function startSubject (name: SubjectName, n: number, port: number, 
     pids,
     managerPid: name === 'single' ? null : child.pid ?? null,
     reload: async () => {
-      if (name !== 'ours') throw new Error(`${name} has no zero-downtime reload`)
+      if (name !== 'ours' && name !== 'ours-reuseport') throw new Error(`${name} has no zero-downtime reload`)
       const from = output().length
       const t0 = Date.now()
       child.kill('SIGUSR2')

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { ERROR_CODES, FclOptionsError } from '../lib/errors.js'
-import { LAUNCH_DEFAULTS, type LaunchOptions, type TsLoader } from './options.js'
+import { BALANCE_MODES } from './balance.js'
+import { LAUNCH_DEFAULTS, type LaunchOptions } from './options.js'
 
 /**
  * Turns argv and the environment into `LaunchOptions`: pure (no reads, no exits),
@@ -12,7 +13,7 @@ export type CliCommand =
   | { kind: 'version' }
   | { kind: 'launch', options: LaunchOptions }
 
-type Kind = 'int' | 'workers' | 'string' | 'boolean' | 'loader'
+type Kind = 'int' | 'workers' | 'string' | 'boolean' | 'choice'
 
 interface FlagSpec {
   key: keyof LaunchOptions
@@ -22,6 +23,8 @@ interface FlagSpec {
   kind: Kind
   value: string
   help: string
+  /** For `choice` flags: the accepted values. */
+  choices?: readonly string[]
 }
 
 const FLAGS: readonly FlagSpec[] = [
@@ -38,7 +41,8 @@ const FLAGS: readonly FlagSpec[] = [
   { key: 'restartDelayMax', flag: 'restart-delay-max', env: 'FCL_RESTART_DELAY_MAX', kind: 'int', value: '<ms>', help: `restart delay ceiling (default ${LAUNCH_DEFAULTS.restartDelayMax})` },
   { key: 'maxMemory', flag: 'max-memory', env: 'FCL_MAX_MEMORY', kind: 'int', value: '<MB>', help: 'replace a worker whose RSS stays above this (default 0 = off)' },
   { key: 'logLevel', flag: 'log-level', env: 'FCL_LOG_LEVEL', kind: 'string', value: '<level>', help: `pino level (default ${LAUNCH_DEFAULTS.logLevel})` },
-  { key: 'tsLoader', flag: 'ts-loader', env: 'FCL_TS_LOADER', kind: 'loader', value: '<auto|tsx|native>', help: 'how .ts entries run (default auto: native type stripping where Node has it, else tsx)' },
+  { key: 'tsLoader', flag: 'ts-loader', env: 'FCL_TS_LOADER', kind: 'choice', choices: ['auto', 'tsx', 'native'], value: '<auto|tsx|native>', help: 'how .ts entries run (default auto: native type stripping where Node has it, else tsx)' },
+  { key: 'balance', flag: 'balance', env: 'FCL_BALANCE', kind: 'choice', choices: BALANCE_MODES, value: '<rr|reuseport>', help: `how connections reach workers: rr = round-robin in the primary, reuseport = kernel SO_REUSEPORT (Linux, Node >= 22.12; default ${LAUNCH_DEFAULTS.balance})` },
   { key: 'prettyLogs', flag: 'pretty-logs', env: 'FCL_PRETTY_LOGS', kind: 'boolean', value: '', help: 'human-friendly logs instead of JSON lines' }
 ]
 
@@ -81,9 +85,10 @@ function convert (spec: FlagSpec, raw: string | boolean, from: string): LaunchOp
     if (text === '') usageError(`${from} needs a value ${spec.value}`)
     return text
   }
-  if (spec.kind === 'loader') {
-    if (text === 'auto' || text === 'tsx' || text === 'native') return text as TsLoader
-    return usageError(`${from} must be auto, tsx or native, got ${JSON.stringify(text)}`)
+  if (spec.kind === 'choice') {
+    const choices = spec.choices ?? []
+    if (choices.includes(text)) return text as LaunchOptions[keyof LaunchOptions]
+    return usageError(`${from} must be ${choices.slice(0, -1).join(', ')} or ${choices.at(-1) ?? ''}, got ${JSON.stringify(text)}`)
   }
   if (spec.kind === 'workers' && text === 'auto') return 'auto'
   if (!/^\d+$/.test(text)) {

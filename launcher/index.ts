@@ -1,6 +1,7 @@
 export { launch } from './launch.js'
 export type { ClusterHandle, ClusterEvents, StopResult } from './launch.js'
 export type { LaunchOptions, ResolvedLaunchOptions, TsLoader } from './options.js'
+export type { Balance } from './balance.js'
 export { LAUNCH_DEFAULTS, resolveLaunchOptions } from './options.js'
 export type { RollResult } from './roll.js'
 export type { ConfigReloadResult } from './config-reload.js'

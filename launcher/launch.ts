@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import { ERROR_CODES, FclError, FclOptionsError } from '../lib/errors.js'
 import type { ConfigObject, InstanceView } from '../lib/protocol.js'
+import { checkPortFree, readTcpMigrateReq, reusePortUnsupported } from './balance.js'
 import { readConfigFile } from './config-file.js'
 import { reloadConfig, type ConfigReloadResult } from './config-reload.js'
 import { decideAutoWorkers, readCpuFacts, type WorkerCountDecision } from './cpus.js'
@@ -91,6 +92,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     let decision: WorkerCountDecision
     try {
       if (o.config !== null) config = await readConfigFile(o.config)
+      if (o.balance === 'reuseport') await checkPortFree(o.port, o.host)
       decision = o.workers === 'auto'
         ? decideAutoWorkers(readCpuFacts())
         : { count: o.workers, reason: 'set by --workers / WEB_CONCURRENCY' }
@@ -101,9 +103,12 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     }
     if (this.#stopping !== null) throw new FclError(ERROR_CODES.STOPPING, 'stopped before any worker was started')
     const loader = chooseTsLoader(o.entry, o.tsLoader)
-    this.log.info({ workers: decision.count, reason: decision.reason, entry: o.entry, loader: loader.description, port: o.port, host: o.host },
-      `starting ${decision.count} worker${decision.count === 1 ? '' : 's'} (${decision.reason}); ${loader.description}`)
+    this.log.info({ workers: decision.count, reason: decision.reason, entry: o.entry, loader: loader.description, port: o.port, host: o.host, balance: o.balance },
+      `starting ${decision.count} worker${decision.count === 1 ? '' : 's'} (${decision.reason}); ${loader.description}; ${o.balance === 'rr' ? 'round-robin in the primary' : 'SO_REUSEPORT, the kernel spreads connections'}`)
 
+    if (o.balance === 'reuseport' && readTcpMigrateReq() !== true) {
+      this.log.warn({ tcpMigrateReq: readTcpMigrateReq() }, 'reuseport: net.ipv4.tcp_migrate_req is not 1, so the kernel resets connections still queued on a worker\'s socket when it closes (restarts, scale-down); set it to 1 (Linux >= 5.14) for zero loss')
+    }
     const supervisor = new Supervisor(o, this.log, config, loader.execArgv)
     this.#supervisor = supervisor
     supervisor.on('worker-ready', (info) => { this.emit('worker-ready', info) })
@@ -277,6 +282,12 @@ export function launch (options: LaunchOptions): ClusterHandle {
     throw new FclOptionsError(ERROR_CODES.LAUNCH_OPTIONS, `--ts-loader native needs a Node.js that strips TypeScript types itself (>= 22.18 or >= 23.6); this is ${process.version}`, {
       hint: 'use --ts-loader auto (tsx where needed) or upgrade Node.js'
     })
+  }
+  if (resolved.balance === 'reuseport') {
+    const why = reusePortUnsupported()
+    if (why !== null) {
+      throw new FclOptionsError(ERROR_CODES.LAUNCH_UNSUPPORTED, why, { hint: 'use --balance rr (the default), which works everywhere' })
+    }
   }
   if (!cluster.isPrimary) {
     throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() was called inside a cluster worker; call it from the primary process only')

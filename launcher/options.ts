@@ -2,6 +2,7 @@ import { statSync } from 'node:fs'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import { ERROR_CODES, FclOptionsError } from '../lib/errors.js'
+import { BALANCE_MODES, type Balance } from './balance.js'
 
 export type TsLoader = 'auto' | 'tsx' | 'native'
 
@@ -39,6 +40,12 @@ export interface LaunchOptions {
   logLevel?: string
   /** TypeScript entries: `auto` uses Node's own type stripping where it exists, else tsx. Default `'auto'`. */
   tsLoader?: TsLoader
+  /**
+   * How connections reach workers: `rr`, node:cluster's round-robin through the primary;
+   * `reuseport`, every worker binds with SO_REUSEPORT and the kernel spreads connections
+   * (Linux, Node >= 22.12 / 23.1, a fixed port). Default `'rr'`.
+   */
+  balance?: Balance
   /** Directory the entry and config paths are relative to. Default `process.cwd()`. */
   cwd?: string
   /** Extra environment for workers (on top of the primary's). */
@@ -64,6 +71,7 @@ export interface ResolvedLaunchOptions {
   readonly prettyLogs: boolean
   readonly logLevel: string
   readonly tsLoader: TsLoader
+  readonly balance: Balance
   readonly env: Readonly<Record<string, string>>
   readonly logger: Logger | null
 }
@@ -82,7 +90,8 @@ export const LAUNCH_DEFAULTS = Object.freeze({
   maxMemory: 0,
   prettyLogs: false,
   logLevel: 'info',
-  tsLoader: 'auto' as const
+  tsLoader: 'auto' as const,
+  balance: 'rr' as const
 })
 
 export const ENTRY_EXTENSIONS: readonly string[] = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts']
@@ -152,6 +161,8 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   if (typeof logLevel !== 'string' || !LOG_LEVELS.has(logLevel)) fail(`logLevel must be one of ${[...LOG_LEVELS].join(', ')}, got ${show(logLevel)}`)
   const tsLoader = input.tsLoader ?? LAUNCH_DEFAULTS.tsLoader
   if (tsLoader !== 'auto' && tsLoader !== 'tsx' && tsLoader !== 'native') fail(`tsLoader must be auto, tsx or native, got ${show(tsLoader)}`)
+  const balance = input.balance ?? LAUNCH_DEFAULTS.balance
+  if (!BALANCE_MODES.includes(balance)) fail(`balance must be ${BALANCE_MODES.join(' or ')}, got ${show(balance)}`)
   const prettyLogs = input.prettyLogs ?? LAUNCH_DEFAULTS.prettyLogs
   if (typeof prettyLogs !== 'boolean') fail(`prettyLogs must be a boolean, got ${show(prettyLogs)}`)
   const env = input.env ?? {}
@@ -168,10 +179,14 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   // Kubernetes counts terminationGracePeriodSeconds), so the delay must leave room.
   if (drainDelay >= graceTimeout) fail(`drainDelay (${drainDelay}) must be below graceTimeout (${graceTimeout})`, 'the grace timeout counts from the stop signal and includes the drain delay')
 
+  const port = integer('port', input.port, LAUNCH_DEFAULTS.port, 0, 65535)
+  // Port 0 means "any free port" to each bind: every reuseport worker would get a different one.
+  if (balance === 'reuseport' && port === 0) fail('balance reuseport needs a fixed port, got port 0', 'pick a port, or use --balance rr, where the primary picks one free port for all workers')
+
   return Object.freeze({
     entry,
     workers,
-    port: integer('port', input.port, LAUNCH_DEFAULTS.port, 0, 65535),
+    port,
     host,
     config: config === null ? null : path.resolve(cwd, config),
     graceTimeout,
@@ -185,6 +200,7 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
     prettyLogs,
     logLevel,
     tsLoader,
+    balance,
     env: Object.freeze({ ...env }),
     logger: input.logger ?? null
   })

@@ -196,6 +196,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       [ENV.CONFIG_VERSION]: String(this.#configVersion),
       [ENV.PRETTY_LOGS]: o.prettyLogs ? '1' : '0',
       [ENV.LOG_LEVEL]: o.logLevel,
+      [ENV.BALANCE]: o.balance,
       PORT: String(o.port),
       HOST: o.host
     }
@@ -296,6 +297,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'fcl:attached':
         proc.attached = true
         break
+      case 'fcl:listening':
+        this.#listened(proc)
+        break
       case 'fcl:ready':
         this.#markReady(proc)
         this.broadcastInstance()
@@ -323,10 +327,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   readonly #onListening = (worker: Worker): void => {
     const proc = this.#byWorker.get(worker)
+    if (proc !== undefined) this.#listened(proc)
+  }
+
+  #listened (proc: WorkerProc): void {
     // Plugin users report ready themselves (after their own listen, with every
     // route loaded); for an entry without the plugin, listening is the best signal.
     // `fcl:attached` is sent before listen on the same channel, so it is already in.
-    if (proc === undefined || proc.attached) return
+    if (proc.attached || proc.state !== 'starting') return
     this.#markReady(proc)
     this.broadcastInstance()
   }

@@ -11,6 +11,7 @@ import clusterPlugin from '../lib/index.js'
 import { createMessage, sendToPrimaryAndWait } from '../lib/protocol.js'
 import { ENV, getWorkerLink } from '../lib/worker-link.js'
 import { createLogger } from './logger.js'
+import { installReusePortListen } from './worker-reuse-port.js'
 
 /** How often the worker reports RSS/heap/event-loop use (memory recycling reads it). */
 const STATS_INTERVAL_MS = 2000
@@ -34,6 +35,13 @@ function getLogger (): ReturnType<typeof createLogger> {
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) {
   process.on(signal, function leaveToPrimary () {
     if (signal === 'SIGTERM') getLogger().info(`SIGTERM ignored: the primary (pid ${process.ppid}) manages this worker; signal the primary instead`)
+  })
+}
+
+if (process.env[ENV.BALANCE] === 'reuseport') {
+  installReusePortListen(function reportListening (server) {
+    const address = server.address()
+    link.send(createMessage({ type: 'fcl:listening', port: typeof address === 'object' && address !== null ? address.port : 0 }))
   })
 }
 

@@ -30,6 +30,11 @@ export interface HelloMessage { v: 1, type: 'fcl:hello', configVersion: number }
 /** The plugin is registered: readiness comes from `fcl:ready`, not from cluster's `listening`. */
 export interface AttachedMessage { v: 1, type: 'fcl:attached' }
 export interface ReadyMessage { v: 1, type: 'fcl:ready' }
+/**
+ * With `--balance reuseport` a worker binds its own socket, and node:cluster's
+ * `listening` event never fires; this stands in for it (entries without the plugin).
+ */
+export interface ListeningMessage { v: 1, type: 'fcl:listening', port: number }
 export interface ConfigAckMessage { v: 1, type: 'fcl:config-ack', version: number, ok: boolean, error?: string }
 /** The worker failed to start; `message` is shown to the operator as the reason. */
 export interface FatalMessage { v: 1, type: 'fcl:fatal', message: string, code?: string }
@@ -38,6 +43,7 @@ export type WorkerMessage =
   | HelloMessage
   | AttachedMessage
   | ReadyMessage
+  | ListeningMessage
   | ConfigAckMessage
   | FatalMessage
   | StatsMessage
@@ -53,7 +59,7 @@ function isPlainObject (value: unknown): boolean {
 
 const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config', 'fcl:drain'])
 const WORKER_TYPES: ReadonlySet<string> = new Set([
-  'fcl:hello', 'fcl:attached', 'fcl:ready', 'fcl:config-ack', 'fcl:fatal', 'fcl:stats'
+  'fcl:hello', 'fcl:attached', 'fcl:ready', 'fcl:listening', 'fcl:config-ack', 'fcl:fatal', 'fcl:stats'
 ])
 
 function isEnvelope (value: unknown): value is { v: number, type: string } {
@@ -78,10 +84,12 @@ export function isPrimaryMessage (value: unknown): value is PrimaryMessage {
 
 export function isWorkerMessage (value: unknown): value is WorkerMessage {
   if (!isEnvelope(value) || !WORKER_TYPES.has(value.type)) return false
-  const m = value as { configVersion?: unknown, version?: unknown, ok?: unknown, message?: unknown, rss?: unknown, heapUsed?: unknown, elu?: unknown }
+  const m = value as { configVersion?: unknown, version?: unknown, ok?: unknown, message?: unknown, rss?: unknown, heapUsed?: unknown, elu?: unknown, port?: unknown }
   switch (value.type) {
     case 'fcl:hello':
       return typeof m.configVersion === 'number'
+    case 'fcl:listening':
+      return typeof m.port === 'number'
     case 'fcl:config-ack':
       return typeof m.version === 'number' && typeof m.ok === 'boolean'
     case 'fcl:fatal':

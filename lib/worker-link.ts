@@ -26,7 +26,8 @@ export const ENV = Object.freeze({
   CONFIG_VERSION: 'FCL_WORKER_CONFIG_VERSION',
   PRETTY_LOGS: 'FCL_WORKER_PRETTY_LOGS',
   ENTRY: 'FCL_WORKER_ENTRY',
-  LOG_LEVEL: 'FCL_WORKER_LOG_LEVEL'
+  LOG_LEVEL: 'FCL_WORKER_LOG_LEVEL',
+  BALANCE: 'FCL_WORKER_BALANCE'
 } as const)
 
 export type DrainRequest = Pick<DrainMessage, 'drainDelay' | 'reason'>

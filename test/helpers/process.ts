@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
@@ -205,4 +205,37 @@ export function hasProgram (name: string): boolean {
       return false
     }
   })
+}
+
+/**
+ * The pids holding a listening TCP socket on `port` (Linux /proc): who owns the
+ * accept path. With round-robin that is the primary; with reuseport, the workers.
+ */
+export function listenerPids (port: number): Set<number> {
+  const inodes = new Set<string>()
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = ''
+    try { text = readFileSync(table, 'utf8') } catch { continue }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/)
+      const local = cols[1]
+      // State 0A is LISTEN; column 9 is the socket's inode.
+      if (local === undefined || cols[3] !== '0A' || cols[9] === undefined) continue
+      if (Number.parseInt(local.split(':')[1] ?? '', 16) === port) inodes.add(cols[9])
+    }
+  }
+  const pids = new Set<number>()
+  if (inodes.size === 0) return pids
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let fds: string[] = []
+    try { fds = readdirSync(`/proc/${entry}/fd`) } catch { continue }
+    for (const fd of fds) {
+      let link = ''
+      try { link = readlinkSync(`/proc/${entry}/fd/${fd}`) } catch { continue }
+      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1]
+      if (inode !== undefined && inodes.has(inode)) pids.add(Number(entry))
+    }
+  }
+  return pids
 }

@@ -41,6 +41,7 @@ const CASES: Array<[keyof LaunchOptions, string[], string, string, unknown]> = [
   ['maxMemory', ['--max-memory', '512'], 'FCL_MAX_MEMORY', '512', 512],
   ['logLevel', ['--log-level', 'debug'], 'FCL_LOG_LEVEL', 'debug', 'debug'],
   ['tsLoader', ['--ts-loader', 'native'], 'FCL_TS_LOADER', 'native', 'native'],
+  ['balance', ['--balance', 'reuseport'], 'FCL_BALANCE', 'reuseport', 'reuseport'],
   ['prettyLogs', ['--pretty-logs'], 'FCL_PRETTY_LOGS', 'true', true]
 ]
 
@@ -96,6 +97,8 @@ t.test('usage mistakes throw FCL_ERR_CLI_USAGE naming the flag or env var', asyn
     [['app.js'], { FCL_DRAIN_DELAY: '-1' }, /FCL_DRAIN_DELAY/],
     [['--ts-loader', 'babel', 'app.js'], {}, /--ts-loader/],
     [['app.js'], { FCL_TS_LOADER: 'swc' }, /FCL_TS_LOADER/],
+    [['--balance', 'random', 'app.js'], {}, /--balance must be rr or reuseport, got "random"/],
+    [['app.js'], { FCL_BALANCE: 'kernel' }, /FCL_BALANCE/],
     [['--host', ' ', 'app.js'], {}, /--host/],
     [['--port'], {}, /--port/],
     [[], {}, /no entry file/],
@@ -116,11 +119,11 @@ t.test('usage() mentions every flag, its short form and its env var', async (t) 
   const text = usage()
   const flags = ['--workers', '--port', '--host', '--config', '--grace-timeout', '--drain-delay', '--ready-timeout',
     '--max-restarts', '--min-uptime', '--restart-delay', '--restart-delay-max', '--max-memory', '--log-level',
-    '--ts-loader', '--pretty-logs', '--help', '--version']
+    '--ts-loader', '--balance', '--pretty-logs', '--help', '--version']
   for (const flag of flags) t.match(text, new RegExp(`${flag}\\b`), flag)
   for (const short of ['-w', '-p', '-c', '-h']) t.match(text, `${short}, `, short)
   const envs = ['WEB_CONCURRENCY', 'PORT', 'HOST', 'FCL_CONFIG', 'FCL_GRACE_TIMEOUT', 'FCL_DRAIN_DELAY', 'FCL_READY_TIMEOUT',
     'FCL_MAX_RESTARTS', 'FCL_MIN_UPTIME', 'FCL_RESTART_DELAY', 'FCL_RESTART_DELAY_MAX', 'FCL_MAX_MEMORY', 'FCL_LOG_LEVEL',
-    'FCL_TS_LOADER', 'FCL_PRETTY_LOGS']
+    'FCL_TS_LOADER', 'FCL_BALANCE', 'FCL_PRETTY_LOGS']
   for (const env of envs) t.match(text, `[${env}]`, env)
 })

@@ -25,8 +25,8 @@ function deepFreeze<T> (value: T): T {
 
 t.test('fills every default and resolves the entry from cwd', async (t) => {
   const resolved = resolve()
-  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader } = resolved
-  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader }, LAUNCH_DEFAULTS)
+  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance } = resolved
+  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance }, LAUNCH_DEFAULTS)
   t.equal(resolved.entry, path.join(dir, 'app.js'))
   t.equal(resolved.config, null)
   t.same(resolved.env, {})
@@ -79,13 +79,19 @@ t.test('restartDelayMax must not be below restartDelay', async (t) => {
   t.throws(() => resolve({ restartDelay: 500, restartDelayMax: 100 }), { ...LAUNCH, message: /restartDelayMax/ })
 })
 
+t.test('balance reuseport needs a fixed port', async (t) => {
+  t.throws(() => resolve({ balance: 'reuseport', port: 0 }), { ...LAUNCH, message: /needs a fixed port, got port 0/, hint: /--balance rr/ })
+  t.equal(resolve({ balance: 'reuseport', port: 8080 }).balance, 'reuseport')
+  t.equal(resolve({ balance: 'rr', port: 0 }).port, 0, 'round-robin shares one port the primary picks')
+})
+
 t.test('out-of-range and wrongly typed values are FCL_ERR_LAUNCH_OPTIONS naming the option', async (t) => {
   const bad: Array<[string, unknown]> = [
     ['workers', 0], ['workers', 1.5], ['workers', 1025], ['workers', 'many'],
     ['port', -1], ['port', 65536], ['port', '3000'],
     ['host', ''], ['config', ''], ['graceTimeout', 0], ['readyTimeout', 0],
     ['maxRestarts', -1], ['minUptime', Number.NaN], ['restartDelay', -1], ['maxMemory', 1.5],
-    ['logLevel', 'loud'], ['tsLoader', 'babel'], ['prettyLogs', 'yes'], ['env', { A: 1 }], ['cwd', 42]
+    ['logLevel', 'loud'], ['tsLoader', 'babel'], ['balance', 'random'], ['prettyLogs', 'yes'], ['env', { A: 1 }], ['cwd', 42]
   ]
   for (const [key, value] of bad) {
     t.throws(() => resolve({ [key]: value }), { ...LAUNCH, message: new RegExp(`^${key} `) }, `${key}: ${String(value)}`)
