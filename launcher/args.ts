@@ -43,6 +43,9 @@ const FLAGS: readonly FlagSpec[] = [
   { key: 'logLevel', flag: 'log-level', env: 'FCL_LOG_LEVEL', kind: 'string', value: '<level>', help: `pino level (default ${LAUNCH_DEFAULTS.logLevel})` },
   { key: 'tsLoader', flag: 'ts-loader', env: 'FCL_TS_LOADER', kind: 'choice', choices: ['auto', 'tsx', 'native'], value: '<auto|tsx|native>', help: 'how .ts entries run (default auto: native type stripping where Node has it, else tsx)' },
   { key: 'balance', flag: 'balance', env: 'FCL_BALANCE', kind: 'choice', choices: BALANCE_MODES, value: '<rr|reuseport>', help: `how connections reach workers: rr = round-robin in the primary, reuseport = kernel SO_REUSEPORT (Linux, Node >= 22.12; default ${LAUNCH_DEFAULTS.balance})` },
+  { key: 'metrics', flag: 'metrics', env: 'FCL_METRICS', kind: 'boolean', value: '', help: 'Prometheus metrics: GET /metrics on the app port answers for the whole cluster' },
+  { key: 'metricsPort', flag: 'metrics-port', env: 'FCL_METRICS_PORT', kind: 'int', value: '<port>', help: 'also serve the cluster metrics from the primary on this port (implies --metrics)' },
+  { key: 'metricsHost', flag: 'metrics-host', env: 'FCL_METRICS_HOST', kind: 'string', value: '<host>', help: `host for --metrics-port (default ${LAUNCH_DEFAULTS.metricsHost})` },
   { key: 'prettyLogs', flag: 'pretty-logs', env: 'FCL_PRETTY_LOGS', kind: 'boolean', value: '', help: 'human-friendly logs instead of JSON lines' }
 ]
 
@@ -97,7 +100,7 @@ function convert (spec: FlagSpec, raw: string | boolean, from: string): LaunchOp
   }
   const value = Number(text)
   if (spec.kind === 'workers' && value < 1) usageError(`${from} must be at least 1, got ${text}`)
-  if (spec.key === 'port' && value > 65535) usageError(`${from} must be a port from 0 to 65535, got ${text}`)
+  if ((spec.key === 'port' || spec.key === 'metricsPort') && value > 65535) usageError(`${from} must be a port from 0 to 65535, got ${text}`)
   return value
 }
 

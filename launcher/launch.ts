@@ -1,9 +1,12 @@
 import cluster from 'node:cluster'
 import { EventEmitter } from 'node:events'
+import type { Server } from 'node:http'
 import type { Logger } from 'pino'
 import { ERROR_CODES, FclError, FclOptionsError } from '../lib/errors.js'
 import type { ConfigObject, InstanceView } from '../lib/protocol.js'
 import { checkPortFree, readTcpMigrateReq, reusePortUnsupported } from './balance.js'
+import type { ClusterMetrics } from './cluster-metrics.js'
+import { startMetricsServer, stopMetricsServer } from './metrics-server.js'
 import { readConfigFile } from './config-file.js'
 import { reloadConfig, type ConfigReloadResult } from './config-reload.js'
 import { decideAutoWorkers, readCpuFacts, type WorkerCountDecision } from './cpus.js'
@@ -52,6 +55,8 @@ export interface ClusterHandle extends EventEmitter<ClusterEvents> {
   shutdown: () => Promise<StopResult>
   /** Stop now: SIGKILL every worker (a second SIGTERM/SIGINT). */
   kill: () => Promise<StopResult>
+  /** With `metrics`: the cluster-wide Prometheus exposition text, as `GET /metrics` serves it. */
+  metrics: () => Promise<string>
 }
 
 let launched = false
@@ -70,6 +75,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   #busy = 0
   #configQueue: Promise<unknown> = Promise.resolve()
   #unwatchMemory: () => void = () => {}
+  #metrics: ClusterMetrics | null = null
+  #metricsServer: Server | null = null
   #bootError: FclError | null = null
   #finished = false
   /** Workers killed by a second stop signal, reported by whichever path finishes first. */
@@ -111,6 +118,24 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     }
     const supervisor = new Supervisor(o, this.log, config, loader.execArgv)
     this.#supervisor = supervisor
+    if (o.metrics) {
+      // prom-client is loaded only when metrics are on.
+      const { ClusterMetrics } = await import('./cluster-metrics.js')
+      const metrics = new ClusterMetrics(supervisor, this.log)
+      this.#metrics = metrics
+      if (o.metricsPort !== null) {
+        try {
+          this.#metricsServer = await startMetricsServer(o.metricsPort, o.metricsHost, '/metrics', () => metrics.collect())
+        } catch (err) {
+          const error = err as FclError
+          this.#bootError = error
+          this.log.fatal({ code: error.code }, `could not start: ${error.message}`)
+          this.#finish({ code: 1, reason: 'boot-failed', killed: [], error })
+          throw error
+        }
+        this.log.info({ metricsPort: o.metricsPort, metricsHost: o.metricsHost }, `cluster metrics also on http://${o.metricsHost}:${o.metricsPort}/metrics`)
+      }
+    }
     supervisor.on('worker-ready', (info) => { this.emit('worker-ready', info) })
     supervisor.on('worker-exit', (info) => { this.emit('worker-exit', info) })
     supervisor.on('give-up', (err) => {
@@ -142,6 +167,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     if (this.#finished) return
     this.#finished = true
     this.#unwatchMemory()
+    this.#metrics?.dispose()
+    if (this.#metricsServer !== null) void stopMetricsServer(this.#metricsServer)
     this.#supervisor?.dispose()
     this.emit('stopped', result)
     this.#resolveStopped(result)
@@ -179,7 +206,9 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     } catch (err) {
       return Promise.reject(err)
     }
-    const roll = this.#serial(() => rollingRestart(supervisor, this.log)).finally(() => { this.#roll = null })
+    const roll = this.#serial(() => rollingRestart(supervisor, this.log))
+      .then((result) => { this.#metrics?.recordRoll(result); return result })
+      .finally(() => { this.#roll = null })
     this.#roll = roll
     return roll
   }
@@ -193,6 +222,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     }
     // One reload at a time, so acknowledgements cannot be mixed up between versions.
     const run = this.#configQueue.then(() => reloadConfig(supervisor, this.options.config, this.log))
+      .then((result) => { this.#metrics?.recordConfigReload(result); return result })
     this.#configQueue = run.catch(() => {})
     return run
   }
@@ -204,6 +234,11 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
 
   shutdown (): Promise<StopResult> {
     return this.#stop({ reason: 'shutdown' })
+  }
+
+  async metrics (): Promise<string> {
+    if (this.#metrics === null) throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'metrics are off: launch with metrics: true (--metrics)')
+    return (await this.#metrics.collect()).text
   }
 
   kill (): Promise<StopResult> {

@@ -46,6 +46,15 @@ export interface LaunchOptions {
    * (Linux, Node >= 22.12 / 23.1, a fixed port). Default `'rr'`.
    */
   balance?: Balance
+  /**
+   * Prometheus metrics: every worker serves `GET /metrics` with the whole cluster's figures
+   * (see README, Metrics). Default false.
+   */
+  metrics?: boolean
+  /** Also serve the cluster's metrics from the primary on this port (implies `metrics`). Default none. */
+  metricsPort?: number
+  /** Host for `metricsPort`. Default `'127.0.0.1'`. */
+  metricsHost?: string
   /** Directory the entry and config paths are relative to. Default `process.cwd()`. */
   cwd?: string
   /** Extra environment for workers (on top of the primary's). */
@@ -72,6 +81,9 @@ export interface ResolvedLaunchOptions {
   readonly logLevel: string
   readonly tsLoader: TsLoader
   readonly balance: Balance
+  readonly metrics: boolean
+  readonly metricsPort: number | null
+  readonly metricsHost: string
   readonly env: Readonly<Record<string, string>>
   readonly logger: Logger | null
 }
@@ -91,14 +103,16 @@ export const LAUNCH_DEFAULTS = Object.freeze({
   prettyLogs: false,
   logLevel: 'info',
   tsLoader: 'auto' as const,
-  balance: 'rr' as const
+  balance: 'rr' as const,
+  metrics: false,
+  metricsHost: '127.0.0.1'
 })
 
 export const ENTRY_EXTENSIONS: readonly string[] = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts']
 const TS_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.cts'])
 const LOG_LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 const KNOWN_KEYS: ReadonlySet<string> = new Set([
-  'entry', 'config', 'cwd', 'env', 'logger', ...Object.keys(LAUNCH_DEFAULTS)
+  'entry', 'config', 'cwd', 'env', 'logger', 'metricsPort', ...Object.keys(LAUNCH_DEFAULTS)
 ])
 
 export function isTypeScriptEntry (entry: string): boolean {
@@ -180,6 +194,12 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   if (drainDelay >= graceTimeout) fail(`drainDelay (${drainDelay}) must be below graceTimeout (${graceTimeout})`, 'the grace timeout counts from the stop signal and includes the drain delay')
 
   const port = integer('port', input.port, LAUNCH_DEFAULTS.port, 0, 65535)
+  const metricsPort = input.metricsPort === undefined ? null : integer('metricsPort', input.metricsPort, 0, 1, 65535)
+  if (metricsPort !== null && metricsPort === port) fail(`metricsPort must differ from port, both are ${port}`, 'the metrics listener is the primary\'s own; the app port already serves /metrics')
+  const metricsHost = input.metricsHost ?? LAUNCH_DEFAULTS.metricsHost
+  if (typeof metricsHost !== 'string' || metricsHost === '') fail(`metricsHost must be a host name or address, got ${show(metricsHost)}`)
+  const metrics = input.metrics ?? LAUNCH_DEFAULTS.metrics
+  if (typeof metrics !== 'boolean') fail(`metrics must be a boolean, got ${show(metrics)}`)
   // Port 0 means "any free port" to each bind: every reuseport worker would get a different one.
   if (balance === 'reuseport' && port === 0) fail('balance reuseport needs a fixed port, got port 0', 'pick a port, or use --balance rr, where the primary picks one free port for all workers')
 
@@ -201,6 +221,10 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
     logLevel,
     tsLoader,
     balance,
+    // A metrics port without metrics would serve nothing; asking for one means wanting them.
+    metrics: metrics || metricsPort !== null,
+    metricsPort,
+    metricsHost,
     env: Object.freeze({ ...env }),
     logger: input.logger ?? null
   })

@@ -10,6 +10,9 @@ import {
   type DrainReason,
   type InstanceState,
   type InstanceView,
+  type MetricsFinalMessage,
+  type MetricsScrapeMessage,
+  type MetricsSnapshotMessage,
   type WorkerMessage
 } from '../lib/protocol.js'
 import { ENV } from '../lib/worker-link.js'
@@ -25,6 +28,7 @@ import type { ResolvedLaunchOptions } from './options.js'
  */
 
 export type ProcState = 'starting' | 'ready' | 'draining' | 'exited'
+export type ForkCause = 'boot' | 'crash' | 'rolling-restart' | 'memory' | 'scale-up'
 
 export interface WorkerProc {
   readonly worker: Worker
@@ -85,6 +89,10 @@ export interface SupervisorEvents {
   'worker-exit': [WorkerInfo & ExitInfo]
   /** The crash-loop guard gave up; the launch must stop. */
   'give-up': [FclError]
+  /** A worker process was forked; `cause` says why (`boot` for the first set). */
+  'forked': [{ workerId: number, pid: number, cause: ForkCause }]
+  /** A metrics message from a worker (see launcher/cluster-metrics.ts). */
+  'metrics': [WorkerProc, MetricsScrapeMessage | MetricsSnapshotMessage | MetricsFinalMessage]
   /** A worker reported its RSS/heap/event-loop use. */
   stats: [WorkerProc]
 }
@@ -185,7 +193,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   // ---- forking ---------------------------------------------------------------
 
-  #fork (workerId: number): WorkerProc {
+  #fork (workerId: number, cause: ForkCause): WorkerProc {
     const o = this.#options
     const env: Record<string, string> = {
       ...o.env,
@@ -197,6 +205,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       [ENV.PRETTY_LOGS]: o.prettyLogs ? '1' : '0',
       [ENV.LOG_LEVEL]: o.logLevel,
       [ENV.BALANCE]: o.balance,
+      [ENV.METRICS]: o.metrics ? '1' : '0',
       PORT: String(o.port),
       HOST: o.host
     }
@@ -243,6 +252,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#procs.set(proc.pid, proc)
     this.#byWorker.set(worker, proc)
     this.#log.info({ workerId, workerPid: proc.pid }, `worker ${workerId} forked (pid ${proc.pid})`)
+    this.emit('forked', { workerId, pid: proc.pid, cause })
     return proc
   }
 
@@ -299,6 +309,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         break
       case 'fcl:listening':
         this.#listened(proc)
+        break
+      case 'fcl:metrics-scrape':
+      case 'fcl:metrics-snapshot':
+      case 'fcl:metrics-final':
+        this.emit('metrics', proc, message)
         break
       case 'fcl:ready':
         this.#markReady(proc)
@@ -426,7 +441,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   async #restart (slot: Slot): Promise<void> {
     if (this.#stopping || this.#slots.get(slot.workerId) !== slot || slot.current !== null || slot.pending !== null) return
-    const proc = this.#fork(slot.workerId)
+    const proc = this.#fork(slot.workerId, 'crash')
     slot.pending = proc
     try {
       await proc.ready
@@ -449,7 +464,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const procs: WorkerProc[] = []
     for (let id = 0; id < count; id++) {
       const slot = this.#newSlot(id)
-      const proc = this.#fork(id)
+      const proc = this.#fork(id, 'boot')
       slot.current = proc
       procs.push(proc)
     }
@@ -479,7 +494,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     slot.replacing = true
     try {
-      const proc = this.#fork(workerId)
+      const proc = this.#fork(workerId, reason === 'memory' ? 'memory' : 'rolling-restart')
       slot.pending = proc
       try {
         await proc.ready
@@ -558,7 +573,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     let id = 0
     while (this.#slots.has(id)) id++
     const slot = this.#newSlot(id)
-    const proc = this.#fork(id)
+    const proc = this.#fork(id, 'scale-up')
     slot.pending = proc
     this.broadcastInstance()
     try {

@@ -2,7 +2,8 @@ import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { drainFastify } from './drain.js'
-import { resolvePluginOptions, type ClusterPluginOptions, type ResolvedPluginOptions } from './options.js'
+import { registerMetrics } from './metrics.js'
+import { METRICS_DEFAULTS, resolvePluginOptions, type ClusterPluginOptions, type ResolvedPluginOptions } from './options.js'
 import type { ConfigObject, InstanceView } from './protocol.js'
 import { createMessage } from './protocol.js'
 import { Readiness, type ReadinessState } from './readiness.js'
@@ -168,6 +169,11 @@ const clusterPluginImpl: FastifyPluginAsync<ClusterPluginOptions> = async functi
   })
 
   registerProbeRoutes(fastify, options, cluster)
+
+  // The launcher's --metrics wins: every worker of the cluster must feed the aggregate,
+  // whether or not the entry asked for metrics itself.
+  const metrics = options.metrics ?? (link.metrics ? METRICS_DEFAULTS : null)
+  if (metrics !== null) await registerMetrics(fastify, metrics, link)
 
   if (link.active) wireLauncher(fastify, cluster, link)
   else wireStandalone(fastify, cluster, options)

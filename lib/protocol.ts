@@ -22,7 +22,11 @@ export type DrainReason = 'shutdown' | 'rolling-restart' | 'memory' | 'scale-dow
 export interface InstanceMessage { v: 1, type: 'fcl:instance', instance: InstanceView }
 export interface ConfigMessage { v: 1, type: 'fcl:config', version: number, config: ConfigObject }
 export interface DrainMessage { v: 1, type: 'fcl:drain', drainDelay: number, reason: DrainReason }
-export type PrimaryMessage = InstanceMessage | ConfigMessage | DrainMessage
+/** Send your registry's `getMetricsAsJSON()`; answered by `fcl:metrics-snapshot` with the same id. */
+export interface MetricsCollectMessage { v: 1, type: 'fcl:metrics-collect', id: number }
+/** The cluster-wide exposition text for the scrape this worker asked about (`fcl:metrics-scrape`). */
+export interface MetricsResultMessage { v: 1, type: 'fcl:metrics-result', id: number, ok: boolean, text?: string, contentType?: string, error?: string }
+export type PrimaryMessage = InstanceMessage | ConfigMessage | DrainMessage | MetricsCollectMessage | MetricsResultMessage
 
 // Worker -> primary
 /** The worker's link is listening; the primary may now send (and re-sends a newer config). */
@@ -39,6 +43,12 @@ export interface ConfigAckMessage { v: 1, type: 'fcl:config-ack', version: numbe
 /** The worker failed to start; `message` is shown to the operator as the reason. */
 export interface FatalMessage { v: 1, type: 'fcl:fatal', message: string, code?: string }
 export interface StatsMessage { v: 1, type: 'fcl:stats', rss: number, heapUsed: number, elu: number }
+/** A scrape of `/metrics` reached this worker: the primary answers with the aggregate. */
+export interface MetricsScrapeMessage { v: 1, type: 'fcl:metrics-scrape', id: number }
+/** prom-client `getMetricsAsJSON()` output, passed through as data. */
+export interface MetricsSnapshotMessage { v: 1, type: 'fcl:metrics-snapshot', id: number, metrics: unknown[] }
+/** The last snapshot of a worker that leaves gracefully: its counters are carried over. */
+export interface MetricsFinalMessage { v: 1, type: 'fcl:metrics-final', metrics: unknown[] }
 export type WorkerMessage =
   | HelloMessage
   | AttachedMessage
@@ -47,6 +57,9 @@ export type WorkerMessage =
   | ConfigAckMessage
   | FatalMessage
   | StatsMessage
+  | MetricsScrapeMessage
+  | MetricsSnapshotMessage
+  | MetricsFinalMessage
 
 type Body<M> = M extends { type: string } ? Omit<M, 'v'> : never
 
@@ -57,9 +70,10 @@ function isPlainObject (value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config', 'fcl:drain'])
+const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config', 'fcl:drain', 'fcl:metrics-collect', 'fcl:metrics-result'])
 const WORKER_TYPES: ReadonlySet<string> = new Set([
-  'fcl:hello', 'fcl:attached', 'fcl:ready', 'fcl:listening', 'fcl:config-ack', 'fcl:fatal', 'fcl:stats'
+  'fcl:hello', 'fcl:attached', 'fcl:ready', 'fcl:listening', 'fcl:config-ack', 'fcl:fatal', 'fcl:stats',
+  'fcl:metrics-scrape', 'fcl:metrics-snapshot', 'fcl:metrics-final'
 ])
 
 function isEnvelope (value: unknown): value is { v: number, type: string } {
@@ -70,13 +84,17 @@ function isEnvelope (value: unknown): value is { v: number, type: string } {
 
 export function isPrimaryMessage (value: unknown): value is PrimaryMessage {
   if (!isEnvelope(value) || !PRIMARY_TYPES.has(value.type)) return false
-  const m = value as { instance?: Partial<InstanceView> | null, version?: unknown, config?: unknown, drainDelay?: unknown, reason?: unknown }
+  const m = value as { instance?: Partial<InstanceView> | null, version?: unknown, config?: unknown, drainDelay?: unknown, reason?: unknown, id?: unknown, ok?: unknown, text?: unknown }
   switch (value.type) {
     case 'fcl:instance':
       return isPlainObject(m.instance) && typeof m.instance?.ready === 'number' &&
         typeof m.instance.total === 'number' && INSTANCE_STATES.has(m.instance.state)
     case 'fcl:config':
       return typeof m.version === 'number' && isPlainObject(m.config)
+    case 'fcl:metrics-collect':
+      return typeof m.id === 'number'
+    case 'fcl:metrics-result':
+      return typeof m.id === 'number' && typeof m.ok === 'boolean' && (m.text === undefined || typeof m.text === 'string')
     default:
       return typeof m.drainDelay === 'number' && DRAIN_REASONS.has(m.reason)
   }
@@ -84,12 +102,18 @@ export function isPrimaryMessage (value: unknown): value is PrimaryMessage {
 
 export function isWorkerMessage (value: unknown): value is WorkerMessage {
   if (!isEnvelope(value) || !WORKER_TYPES.has(value.type)) return false
-  const m = value as { configVersion?: unknown, version?: unknown, ok?: unknown, message?: unknown, rss?: unknown, heapUsed?: unknown, elu?: unknown, port?: unknown }
+  const m = value as { configVersion?: unknown, version?: unknown, ok?: unknown, message?: unknown, rss?: unknown, heapUsed?: unknown, elu?: unknown, port?: unknown, id?: unknown, metrics?: unknown }
   switch (value.type) {
     case 'fcl:hello':
       return typeof m.configVersion === 'number'
     case 'fcl:listening':
       return typeof m.port === 'number'
+    case 'fcl:metrics-scrape':
+      return typeof m.id === 'number'
+    case 'fcl:metrics-snapshot':
+      return typeof m.id === 'number' && Array.isArray(m.metrics)
+    case 'fcl:metrics-final':
+      return Array.isArray(m.metrics)
     case 'fcl:config-ack':
       return typeof m.version === 'number' && typeof m.ok === 'boolean'
     case 'fcl:fatal':

@@ -3,6 +3,7 @@ import {
   createMessage,
   isPrimaryMessage,
   sendToPrimary,
+  sendToPrimaryAndWait,
   type ConfigObject,
   type DrainMessage,
   type InstanceView,
@@ -27,13 +28,20 @@ export const ENV = Object.freeze({
   PRETTY_LOGS: 'FCL_WORKER_PRETTY_LOGS',
   ENTRY: 'FCL_WORKER_ENTRY',
   LOG_LEVEL: 'FCL_WORKER_LOG_LEVEL',
-  BALANCE: 'FCL_WORKER_BALANCE'
+  BALANCE: 'FCL_WORKER_BALANCE',
+  METRICS: 'FCL_WORKER_METRICS'
 } as const)
 
 export type DrainRequest = Pick<DrainMessage, 'drainDelay' | 'reason'>
 export type ConfigUpdate = { version: number, config: ConfigObject }
 export type ConfigApplier = (update: ConfigUpdate) => Promise<{ ok: boolean, error?: string }>
 export type DrainHandler = (request: DrainRequest) => Promise<void>
+/** The worker's own metrics, as prom-client's `getMetricsAsJSON()` gives them. */
+export type MetricsSource = () => Promise<unknown[]>
+export interface ClusterMetricsText { text: string, contentType: string }
+
+/** How long a worker's last metrics snapshot may take to leave before the worker exits anyway. */
+const FINAL_SNAPSHOT_TIMEOUT_MS = 2000
 
 interface LinkEvents {
   instance: [InstanceView]
@@ -43,6 +51,8 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   /** True in a worker forked by the launcher (env marker plus an IPC channel). */
   readonly active: boolean
   readonly workerId: number | null
+  /** The launcher runs with `--metrics`: the plugin must serve and feed them. */
+  readonly metrics: boolean
   config: ConfigObject
   configVersion: number
   instance: InstanceView | null = null
@@ -51,6 +61,9 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   #drainStarted = false
   #pendingDrain: DrainRequest | null = null
   #configChain: Promise<void> = Promise.resolve()
+  #metricsSource: MetricsSource | null = null
+  #scrapeId = 0
+  readonly #scrapes = new Map<number, { resolve: (r: ClusterMetricsText) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
 
   constructor (env: NodeJS.ProcessEnv = process.env) {
     super()
@@ -58,6 +71,7 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
     const id = rawId === undefined ? Number.NaN : Number(rawId)
     this.active = Number.isInteger(id) && id >= 0 && typeof process.send === 'function'
     this.workerId = this.active ? id : null
+    this.metrics = this.active && env[ENV.METRICS] === '1'
     this.config = this.active ? parseConfigEnv(env[ENV.CONFIG]) : {}
     this.configVersion = this.active ? Number(env[ENV.CONFIG_VERSION] ?? 0) || 0 : 0
     if (this.active) {
@@ -89,6 +103,54 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
     return this.#drainHandler !== null
   }
 
+  /** The plugin's metrics: answered to the primary's collections, and sent once more on a graceful exit. */
+  setMetricsSource (source: MetricsSource | null): void {
+    this.#metricsSource = source
+  }
+
+  /** Asks the primary for the cluster-wide exposition text (a scrape that reached this worker). */
+  requestClusterMetrics (timeoutMs: number): Promise<ClusterMetricsText> {
+    const id = ++this.#scrapeId
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#scrapes.delete(id)
+        reject(new Error(`the primary did not answer the metrics request within ${timeoutMs} ms`))
+      }, timeoutMs)
+      timer.unref()
+      this.#scrapes.set(id, { resolve, reject, timer })
+      if (!this.send(createMessage({ type: 'fcl:metrics-scrape', id }))) {
+        clearTimeout(timer)
+        this.#scrapes.delete(id)
+        reject(new Error('no IPC channel to the primary'))
+      }
+    })
+  }
+
+  async #snapshot (): Promise<unknown[]> {
+    if (this.#metricsSource === null) return []
+    try {
+      return await this.#metricsSource()
+    } catch {
+      return []
+    }
+  }
+
+  /**
+   * The counters this worker counted must outlive it: its last snapshot goes to the
+   * primary, which adds it to the cluster's carried-over totals. Bounded, so a stuck
+   * channel cannot keep a drained worker alive.
+   */
+  async #sendFinalSnapshot (): Promise<void> {
+    if (this.#metricsSource === null) return
+    const metrics = await this.#snapshot()
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      sendToPrimaryAndWait(createMessage({ type: 'fcl:metrics-final', metrics })),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, FINAL_SNAPSHOT_TIMEOUT_MS); timer.unref() })
+    ])
+    clearTimeout(timer)
+  }
+
   /**
    * Drains once, then exits the worker: under the launcher the process belongs to
    * the primary, which waits for this exit (and kills at its grace timeout).
@@ -104,7 +166,7 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
       return
     }
     this.#drainStarted = true
-    handler(request).then(
+    handler(request).then(() => this.#sendFinalSnapshot()).then(
       () => { process.exit(0) },
       (err: unknown) => {
         process.stderr.write(`worker ${String(this.workerId)} failed to drain: ${String(err)}\n`)
@@ -134,6 +196,20 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
       case 'fcl:drain':
         this.requestDrain({ drainDelay: message.drainDelay, reason: message.reason })
         break
+      case 'fcl:metrics-collect': {
+        const id = message.id
+        void this.#snapshot().then((metrics) => { this.send(createMessage({ type: 'fcl:metrics-snapshot', id, metrics })) })
+        break
+      }
+      case 'fcl:metrics-result': {
+        const pending = this.#scrapes.get(message.id)
+        if (pending === undefined) break
+        this.#scrapes.delete(message.id)
+        clearTimeout(pending.timer)
+        if (message.ok && message.text !== undefined) pending.resolve({ text: message.text, contentType: message.contentType ?? 'text/plain; version=0.0.4; charset=utf-8' })
+        else pending.reject(new Error(message.error ?? 'the primary could not collect the metrics'))
+        break
+      }
     }
   }
 

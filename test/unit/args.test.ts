@@ -42,6 +42,9 @@ const CASES: Array<[keyof LaunchOptions, string[], string, string, unknown]> = [
   ['logLevel', ['--log-level', 'debug'], 'FCL_LOG_LEVEL', 'debug', 'debug'],
   ['tsLoader', ['--ts-loader', 'native'], 'FCL_TS_LOADER', 'native', 'native'],
   ['balance', ['--balance', 'reuseport'], 'FCL_BALANCE', 'reuseport', 'reuseport'],
+  ['metrics', ['--metrics'], 'FCL_METRICS', '1', true],
+  ['metricsPort', ['--metrics-port', '9464'], 'FCL_METRICS_PORT', '9464', 9464],
+  ['metricsHost', ['--metrics-host', '0.0.0.0'], 'FCL_METRICS_HOST', '0.0.0.0', '0.0.0.0'],
   ['prettyLogs', ['--pretty-logs'], 'FCL_PRETTY_LOGS', 'true', true]
 ]
 
@@ -99,6 +102,8 @@ t.test('usage mistakes throw FCL_ERR_CLI_USAGE naming the flag or env var', asyn
     [['app.js'], { FCL_TS_LOADER: 'swc' }, /FCL_TS_LOADER/],
     [['--balance', 'random', 'app.js'], {}, /--balance must be rr or reuseport, got "random"/],
     [['app.js'], { FCL_BALANCE: 'kernel' }, /FCL_BALANCE/],
+    [['--metrics-port', '70000', 'app.js'], {}, /--metrics-port must be a port/],
+    [['app.js'], { FCL_METRICS: 'maybe' }, /FCL_METRICS must be true or false/],
     [['--host', ' ', 'app.js'], {}, /--host/],
     [['--port'], {}, /--port/],
     [[], {}, /no entry file/],
@@ -119,11 +124,11 @@ t.test('usage() mentions every flag, its short form and its env var', async (t) 
   const text = usage()
   const flags = ['--workers', '--port', '--host', '--config', '--grace-timeout', '--drain-delay', '--ready-timeout',
     '--max-restarts', '--min-uptime', '--restart-delay', '--restart-delay-max', '--max-memory', '--log-level',
-    '--ts-loader', '--balance', '--pretty-logs', '--help', '--version']
+    '--ts-loader', '--balance', '--metrics', '--metrics-port', '--metrics-host', '--pretty-logs', '--help', '--version']
   for (const flag of flags) t.match(text, new RegExp(`${flag}\\b`), flag)
   for (const short of ['-w', '-p', '-c', '-h']) t.match(text, `${short}, `, short)
   const envs = ['WEB_CONCURRENCY', 'PORT', 'HOST', 'FCL_CONFIG', 'FCL_GRACE_TIMEOUT', 'FCL_DRAIN_DELAY', 'FCL_READY_TIMEOUT',
     'FCL_MAX_RESTARTS', 'FCL_MIN_UPTIME', 'FCL_RESTART_DELAY', 'FCL_RESTART_DELAY_MAX', 'FCL_MAX_MEMORY', 'FCL_LOG_LEVEL',
-    'FCL_TS_LOADER', 'FCL_BALANCE', 'FCL_PRETTY_LOGS']
+    'FCL_TS_LOADER', 'FCL_BALANCE', 'FCL_METRICS', 'FCL_METRICS_PORT', 'FCL_METRICS_HOST', 'FCL_PRETTY_LOGS']
   for (const env of envs) t.match(text, `[${env}]`, env)
 })

@@ -25,8 +25,9 @@ function deepFreeze<T> (value: T): T {
 
 t.test('fills every default and resolves the entry from cwd', async (t) => {
   const resolved = resolve()
-  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance } = resolved
-  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance }, LAUNCH_DEFAULTS)
+  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost } = resolved
+  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost }, LAUNCH_DEFAULTS)
+  t.equal(resolved.metricsPort, null)
   t.equal(resolved.entry, path.join(dir, 'app.js'))
   t.equal(resolved.config, null)
   t.same(resolved.env, {})
@@ -77,6 +78,15 @@ t.test('drainDelay must be below graceTimeout', async (t) => {
 
 t.test('restartDelayMax must not be below restartDelay', async (t) => {
   t.throws(() => resolve({ restartDelay: 500, restartDelayMax: 100 }), { ...LAUNCH, message: /restartDelayMax/ })
+})
+
+t.test('a metrics port turns metrics on and must differ from the app port', async (t) => {
+  t.match(resolve({ metricsPort: 9464 }), { metrics: true, metricsPort: 9464, metricsHost: '127.0.0.1' })
+  t.match(resolve({ metrics: true }), { metrics: true, metricsPort: null })
+  t.throws(() => resolve({ port: 9464, metricsPort: 9464 }), { ...LAUNCH, message: /metricsPort must differ from port, both are 9464/ })
+  t.throws(() => resolve({ metricsPort: 0 }), { ...LAUNCH, message: /^metricsPort / })
+  t.throws(() => resolve({ metrics: 'yes' as unknown as boolean }), { ...LAUNCH, message: /^metrics must be a boolean/ })
+  t.throws(() => resolve({ metricsHost: '' }), { ...LAUNCH, message: /^metricsHost / })
 })
 
 t.test('balance reuseport needs a fixed port', async (t) => {

@@ -4,13 +4,18 @@ import { createMessage, isPrimaryMessage, isWorkerMessage, PROTOCOL_VERSION } fr
 const primary = [
   createMessage({ type: 'fcl:instance', instance: { ready: 2, total: 3, state: 'running' } }),
   createMessage({ type: 'fcl:config', version: 2, config: { a: 1 } }),
-  createMessage({ type: 'fcl:drain', drainDelay: 0, reason: 'shutdown' })
+  createMessage({ type: 'fcl:drain', drainDelay: 0, reason: 'shutdown' }),
+  createMessage({ type: 'fcl:metrics-collect', id: 1 }),
+  createMessage({ type: 'fcl:metrics-result', id: 1, ok: true, text: '# HELP x\n', contentType: 'text/plain' })
 ]
 const worker = [
   createMessage({ type: 'fcl:hello', configVersion: 0 }),
   createMessage({ type: 'fcl:attached' }),
   createMessage({ type: 'fcl:ready' }),
   createMessage({ type: 'fcl:listening', port: 3000 }),
+  createMessage({ type: 'fcl:metrics-scrape', id: 2 }),
+  createMessage({ type: 'fcl:metrics-snapshot', id: 2, metrics: [] }),
+  createMessage({ type: 'fcl:metrics-final', metrics: [{ name: 'x' }] }),
   createMessage({ type: 'fcl:config-ack', version: 2, ok: false, error: 'boom' }),
   createMessage({ type: 'fcl:fatal', message: 'EADDRINUSE', code: 'FCL_ERR_WORKER_PORT_IN_USE' }),
   createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5 })
@@ -65,7 +70,10 @@ t.test('malformed fields are rejected', async (t) => {
     { v: 1, type: 'fcl:config', version: 2, config: null },
     { v: 1, type: 'fcl:config', version: 2, config: 'a=1' },
     { v: 1, type: 'fcl:drain', drainDelay: '100', reason: 'shutdown' },
-    { v: 1, type: 'fcl:drain', drainDelay: 100 }
+    { v: 1, type: 'fcl:drain', drainDelay: 100 },
+    { v: 1, type: 'fcl:metrics-collect' },
+    { v: 1, type: 'fcl:metrics-result', id: 1 },
+    { v: 1, type: 'fcl:metrics-result', id: 1, ok: true, text: 42 }
   ]
   for (const value of badPrimary) t.notOk(isPrimaryMessage(value), JSON.stringify(value))
   const badWorker: unknown[] = [
@@ -76,7 +84,10 @@ t.test('malformed fields are rejected', async (t) => {
     { v: 1, type: 'fcl:fatal', message: 42 },
     { v: 1, type: 'fcl:stats', rss: 1, heapUsed: 2 },
     { v: 1, type: 'fcl:stats', rss: '1', heapUsed: 2, elu: 0 },
-    { v: 1, type: 'fcl:listening' }
+    { v: 1, type: 'fcl:listening' },
+    { v: 1, type: 'fcl:metrics-scrape' },
+    { v: 1, type: 'fcl:metrics-snapshot', id: 1, metrics: {} },
+    { v: 1, type: 'fcl:metrics-final' }
   ]
   for (const value of badWorker) t.notOk(isWorkerMessage(value), JSON.stringify(value))
 })
