@@ -106,7 +106,7 @@ export class ClusterMetrics {
     supervisor.on('metrics', this.#onMessage)
     supervisor.on('forked', this.#onForked)
     supervisor.on('worker-ready', this.#onReady)
-    supervisor.on('worker-exit', this.#onExit)
+    supervisor.on('worker-gone', this.#onGone)
   }
 
   recordRoll (result: RollResult): void {
@@ -218,20 +218,20 @@ export class ClusterMetrics {
     this.#readySeconds.observe({ cause }, (Date.now() - info.startedAt) / 1000)
   }
 
-  readonly #onExit = (info: { pid: number }): void => {
-    this.#starting.delete(info.pid)
-    // A crash (or a kill at the grace timeout): its last collected snapshot is all there is.
-    const last = this.#latest.get(info.pid)
-    if (last !== undefined) this.#fold(info.pid, last.metrics)
-    this.#folded.delete(info.pid)
-    this.#stopWaitingFor(info.pid)
+  readonly #onGone = (proc: WorkerProc): void => {
+    this.#starting.delete(proc.pid)
+    // No final snapshot came (a crash, or a kill at the grace timeout): the last collected one is all there is.
+    const last = this.#latest.get(proc.pid)
+    if (last !== undefined) this.#fold(proc.pid, last.metrics)
+    this.#folded.delete(proc.pid)
+    this.#stopWaitingFor(proc.pid)
   }
 
   dispose (): void {
     this.#supervisor.off('metrics', this.#onMessage)
     this.#supervisor.off('forked', this.#onForked)
     this.#supervisor.off('worker-ready', this.#onReady)
-    this.#supervisor.off('worker-exit', this.#onExit)
+    this.#supervisor.off('worker-gone', this.#onGone)
     for (const c of this.#collections) c.done()
   }
 }

@@ -91,6 +91,8 @@ export interface SupervisorEvents {
   'give-up': [FclError]
   /** A worker process was forked; `cause` says why (`boot` for the first set). */
   'forked': [{ workerId: number, pid: number, cause: ForkCause }]
+  /** After `worker-exit`, once the worker's IPC channel has closed too: no message from it can follow. */
+  'worker-gone': [WorkerProc]
   /** A metrics message from a worker (see launcher/cluster-metrics.ts). */
   'metrics': [WorkerProc, MetricsScrapeMessage | MetricsSnapshotMessage | MetricsFinalMessage]
   /** A worker reported its RSS/heap/event-loop use. */
@@ -356,10 +358,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   readonly #onExit = (worker: Worker, code: number | null, signal: string | null): void => {
     const proc = this.#byWorker.get(worker)
-    if (proc === undefined) return
+    if (proc === undefined || proc.state === 'exited') return
     const wasState = proc.state
     proc.state = 'exited'
-    this.#byWorker.delete(worker)
+    // What the worker wrote just before it died (its last metrics snapshot) may still
+    // be in the pipe when the exit is seen: keep routing its messages until the channel closes.
+    const gone = (): void => {
+      this.#byWorker.delete(worker)
+      this.emit('worker-gone', proc)
+    }
+    if (worker.isConnected()) worker.once('disconnect', gone)
+    else gone()
     this.#procs.delete(proc.pid)
     const info: ExitInfo = { code, signal }
     const hooks = this.#hooks.get(proc)
