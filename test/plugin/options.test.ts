@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import clusterPlugin, { PLUGIN_DEFAULTS } from '../../lib/index.js'
+import clusterPlugin, { METRICS_DEFAULTS, PLUGIN_DEFAULTS } from '../../lib/index.js'
 
 /** Registers the plugin with `opts` on a fresh app and waits for ready; always closes the app. */
 async function register (opts: unknown): Promise<void> {
@@ -60,5 +60,7 @@ t.test('keys Fastify adds (prefix, logLevel) are not mistakes', async (t) => {
 
 t.test('PLUGIN_DEFAULTS is frozen and documents every option', async (t) => {
   t.ok(Object.isFrozen(PLUGIN_DEFAULTS))
-  t.same(PLUGIN_DEFAULTS, { healthPath: '/health', readyPath: '/ready', drainDelay: 0, gracefulTimeout: 30000, handleSignals: true, probeLogLevel: 'warn', retryAfter: 5 })
+  t.same(PLUGIN_DEFAULTS, { healthPath: '/health', readyPath: '/ready', drainDelay: 0, gracefulTimeout: 30000, handleSignals: true, probeLogLevel: 'warn', retryAfter: 5, metrics: null })
+  t.ok(Object.isFrozen(METRICS_DEFAULTS))
+  t.same(METRICS_DEFAULTS, { path: '/metrics', registry: null, defaultMetrics: true, httpMetrics: true })
 })
