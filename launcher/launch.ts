@@ -6,6 +6,9 @@ import type { ConfigObject, InstanceView } from '../lib/protocol.js'
 import { checkPortFree, readTcpMigrateReq, reusePortUnsupported } from './balance.js'
 import { readConfigFile } from './config-file.js'
 import { reloadConfig, type ConfigReloadResult } from './config-reload.js'
+import { controlDir } from './control-path.js'
+import type { ClusterStatus, LastConfigReload, LastRoll } from './control-protocol.js'
+import { ControlServer } from './control-server.js'
 import { decideAutoWorkers, readCpuFacts, type WorkerCountDecision } from './cpus.js'
 import { createLogger } from './logger.js'
 import { watchMemory } from './memory.js'
@@ -42,6 +45,8 @@ export interface ClusterHandle extends EventEmitter<ClusterEvents> {
   readonly log: Logger
   workers: () => WorkerInfo[]
   instance: () => InstanceView
+  /** Everything `fastify-cluster-launch status` shows: the workers, the last roll and config reload. */
+  status: () => ClusterStatus
   /** Rolling restart (SIGUSR2). A call during a roll returns that roll's result. */
   reload: () => Promise<RollResult>
   /** Re-read `--config` and push it to every worker (SIGHUP). */
@@ -62,6 +67,10 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   readonly stopped: Promise<StopResult>
   readonly log: Logger
   #supervisor: Supervisor | null = null
+  #control: ControlServer | null = null
+  readonly #startedAt = Date.now()
+  #lastRoll: LastRoll | null = null
+  #lastConfigReload: LastConfigReload | null = null
   #resolveStopped!: (result: StopResult) => void
   #stopping: Promise<StopResult> | null = null
   #roll: Promise<RollResult> | null = null
@@ -96,6 +105,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       decision = o.workers === 'auto'
         ? decideAutoWorkers(readCpuFacts())
         : { count: o.workers, reason: 'set by --workers / WEB_CONCURRENCY' }
+      // Before any fork: a second instance with this name must stop here, having touched nothing.
+      if (o.control && this.#stopping === null) await this.#openControl()
     } catch (err) {
       const error = err instanceof FclError ? err : new FclError(ERROR_CODES.WORKER_START, String(err))
       this.#finish({ code: 1, reason: 'boot-failed', killed: [], error })
@@ -138,13 +149,29 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.emit('ready', supervisor.instanceView())
   }
 
+  async #openControl (): Promise<void> {
+    const control = await ControlServer.open({ dir: controlDir(), name: this.options.name, log: this.log, target: this })
+    this.#control = control
+    this.log.info({ control: control.path, name: this.options.name },
+      `control socket ${control.path}: fastify-cluster-launch status --name ${this.options.name}`)
+  }
+
   #finish (result: StopResult): void {
     if (this.#finished) return
     this.#finished = true
     this.#unwatchMemory()
     this.#supervisor?.dispose()
-    this.emit('stopped', result)
-    this.#resolveStopped(result)
+    const announce = (): void => {
+      this.emit('stopped', result)
+      this.#resolveStopped(result)
+    }
+    if (this.#control === null) {
+      announce()
+      return
+    }
+    // `stop` clients get the final result, and the socket file is gone, before
+    // anyone learns of the stop: the CLI exits the process right after.
+    void this.#control.close(result).then(announce)
   }
 
   #serial<T> (fn: () => Promise<T>): Promise<T> {
@@ -168,6 +195,27 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     return this.#supervisor?.instanceView() ?? { ready: 0, total: 0, state: 'starting' }
   }
 
+  status (): ClusterStatus {
+    const o = this.options
+    const now = Date.now()
+    return {
+      pid: process.pid,
+      name: o.name,
+      entry: o.entry,
+      port: o.port,
+      host: o.host,
+      startedAt: this.#startedAt,
+      uptime: now - this.#startedAt,
+      instance: this.instance(),
+      configVersion: this.#supervisor?.configVersion ?? 1,
+      control: this.#control?.path ?? null,
+      limits: { readyTimeout: o.readyTimeout, graceTimeout: o.graceTimeout },
+      workers: this.workers().map((w) => ({ ...w, uptime: now - w.startedAt })),
+      lastRoll: this.#lastRoll,
+      lastConfigReload: this.#lastConfigReload
+    }
+  }
+
   reload (): Promise<RollResult> {
     if (this.#roll !== null) {
       this.log.warn('rolling restart already running; this request is ignored')
@@ -179,7 +227,12 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     } catch (err) {
       return Promise.reject(err)
     }
-    const roll = this.#serial(() => rollingRestart(supervisor, this.log)).finally(() => { this.#roll = null })
+    const roll = this.#serial(() => rollingRestart(supervisor, this.log))
+      .then((result) => {
+        this.#lastRoll = { ...result, finishedAt: Date.now() }
+        return result
+      })
+      .finally(() => { this.#roll = null })
     this.#roll = roll
     return roll
   }
@@ -192,7 +245,10 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       return Promise.reject(err)
     }
     // One reload at a time, so acknowledgements cannot be mixed up between versions.
-    const run = this.#configQueue.then(() => reloadConfig(supervisor, this.options.config, this.log))
+    const run = this.#configQueue.then(() => reloadConfig(supervisor, this.options.config, this.log)).then((result) => {
+      this.#lastConfigReload = { ...result, finishedAt: Date.now() }
+      return result
+    })
     this.#configQueue = run.catch(() => {})
     return run
   }

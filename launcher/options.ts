@@ -3,6 +3,7 @@ import path from 'node:path'
 import type { Logger } from 'pino'
 import { ERROR_CODES, FclOptionsError } from '../lib/errors.js'
 import { BALANCE_MODES, type Balance } from './balance.js'
+import { defaultInstanceName, isInstanceName } from './control-path.js'
 
 export type TsLoader = 'auto' | 'tsx' | 'native'
 
@@ -46,6 +47,14 @@ export interface LaunchOptions {
    * (Linux, Node >= 22.12 / 23.1, a fixed port). Default `'rr'`.
    */
   balance?: Balance
+  /**
+   * The instance's name: its control socket is `<name>.sock`, and the CLI's
+   * commands pick it with `--name`. 1-64 of `A-Z a-z 0-9 . _ -`. Default: the
+   * entry's base name and the port, e.g. `server-3000`.
+   */
+  name?: string
+  /** Open the control socket (`status`, `reload`, `scale`, `stop` commands). Default true. */
+  control?: boolean
   /** Directory the entry and config paths are relative to. Default `process.cwd()`. */
   cwd?: string
   /** Extra environment for workers (on top of the primary's). */
@@ -72,6 +81,8 @@ export interface ResolvedLaunchOptions {
   readonly logLevel: string
   readonly tsLoader: TsLoader
   readonly balance: Balance
+  readonly name: string
+  readonly control: boolean
   readonly env: Readonly<Record<string, string>>
   readonly logger: Logger | null
 }
@@ -91,14 +102,15 @@ export const LAUNCH_DEFAULTS = Object.freeze({
   prettyLogs: false,
   logLevel: 'info',
   tsLoader: 'auto' as const,
-  balance: 'rr' as const
+  balance: 'rr' as const,
+  control: true
 })
 
 export const ENTRY_EXTENSIONS: readonly string[] = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts']
 const TS_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.cts'])
 const LOG_LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 const KNOWN_KEYS: ReadonlySet<string> = new Set([
-  'entry', 'config', 'cwd', 'env', 'logger', ...Object.keys(LAUNCH_DEFAULTS)
+  'entry', 'config', 'cwd', 'env', 'logger', 'name', ...Object.keys(LAUNCH_DEFAULTS)
 ])
 
 export function isTypeScriptEntry (entry: string): boolean {
@@ -163,6 +175,8 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   if (tsLoader !== 'auto' && tsLoader !== 'tsx' && tsLoader !== 'native') fail(`tsLoader must be auto, tsx or native, got ${show(tsLoader)}`)
   const balance = input.balance ?? LAUNCH_DEFAULTS.balance
   if (!BALANCE_MODES.includes(balance)) fail(`balance must be ${BALANCE_MODES.join(' or ')}, got ${show(balance)}`)
+  const control = input.control ?? LAUNCH_DEFAULTS.control
+  if (typeof control !== 'boolean') fail(`control must be a boolean, got ${show(control)}`)
   const prettyLogs = input.prettyLogs ?? LAUNCH_DEFAULTS.prettyLogs
   if (typeof prettyLogs !== 'boolean') fail(`prettyLogs must be a boolean, got ${show(prettyLogs)}`)
   const env = input.env ?? {}
@@ -182,6 +196,8 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   const port = integer('port', input.port, LAUNCH_DEFAULTS.port, 0, 65535)
   // Port 0 means "any free port" to each bind: every reuseport worker would get a different one.
   if (balance === 'reuseport' && port === 0) fail('balance reuseport needs a fixed port, got port 0', 'pick a port, or use --balance rr, where the primary picks one free port for all workers')
+  const name = input.name ?? defaultInstanceName(entry, port)
+  if (!isInstanceName(name)) fail(`name must be 1-64 characters from A-Z a-z 0-9 . _ -, got ${show(name)}`, 'the name becomes the control socket\'s file name (<name>.sock)')
 
   return Object.freeze({
     entry,
@@ -201,6 +217,8 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
     logLevel,
     tsLoader,
     balance,
+    name,
+    control,
     env: Object.freeze({ ...env }),
     logger: input.logger ?? null
   })

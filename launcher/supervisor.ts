@@ -48,6 +48,8 @@ export interface WorkerProc {
   rss: number | null
   heapUsed: number | null
   elu: number | null
+  /** Responses served (the plugin counts them); null without the plugin or before the first stats. */
+  requests: number | null
   overMemory: number
   readonly ready: Promise<void>
   readonly exited: Promise<ExitInfo>
@@ -78,6 +80,7 @@ export interface WorkerInfo {
   rss: number | null
   heapUsed: number | null
   elu: number | null
+  requests: number | null
 }
 
 export interface SupervisorEvents {
@@ -158,7 +161,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       restarts: this.#slots.get(p.workerId)?.restarts ?? 0,
       rss: p.rss,
       heapUsed: p.heapUsed,
-      elu: p.elu
+      elu: p.elu,
+      requests: p.requests
     }
   }
 
@@ -227,6 +231,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       rss: null,
       heapUsed: null,
       elu: null,
+      requests: null,
       overMemory: 0,
       ready,
       exited
@@ -320,6 +325,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         proc.rss = message.rss
         proc.heapUsed = message.heapUsed
         proc.elu = message.elu
+        proc.requests = message.requests
         this.emit('stats', proc)
         break
     }
