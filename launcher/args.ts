@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { ERROR_CODES, FclOptionsError } from '../lib/errors.js'
 import { BALANCE_MODES } from './balance.js'
-import type { ControlInvocation } from './control-client.js'
+import type { ControlInvocation } from './control-command.js'
 import { isInstanceName } from './control-path.js'
 import { CONTROL_COMMANDS, type ControlCommand, type ControlRequest } from './control-protocol.js'
 import { LAUNCH_DEFAULTS, type LaunchOptions } from './options.js'

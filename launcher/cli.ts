@@ -8,7 +8,6 @@
 import { readFileSync } from 'node:fs'
 import { FclOptionsError, isFclError } from '../lib/errors.js'
 import { parseCliArgs, usage } from './args.js'
-import { runControlCommand } from './control-client.js'
 import { launch } from './launch.js'
 import { installSignalHandlers } from './signals.js'
 
@@ -46,6 +45,8 @@ async function main (): Promise<number> {
   }
   if (command.kind === 'control') {
     try {
+      // Loaded only for a command: the primary never needs the table code.
+      const { runControlCommand } = await import('./control-command.js')
       const output = await runControlCommand(command, process.env)
       // A status of many workers may be more than a pipe takes at once; exit only once it is written.
       await new Promise<void>((resolve) => { process.stdout.write(output, () => { resolve() }) })

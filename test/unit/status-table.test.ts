@@ -1,5 +1,5 @@
 import t from 'tap'
-import { commandTimeout, describeOutcome } from '../../launcher/control-client.js'
+import { commandTimeout, describeOutcome } from '../../launcher/control-command.js'
 import type { ClusterStatus } from '../../launcher/control-protocol.js'
 import { describeConfigReload, describeRoll, formatDuration, formatElu, formatMegabytes, formatStatus } from '../../launcher/status-table.js'
 
