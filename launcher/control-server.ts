@@ -167,7 +167,9 @@ export class ControlServer {
       // The final line is written by close(), when the stop result exists.
       this.#stopWaiters.add(socket)
       this.#reply(socket, { v: CONTROL_PROTOCOL_VERSION, ok: true, command: 'stop', stopping: true }, false)
-      void this.#target.shutdown()
+      this.#target.shutdown().catch((err: unknown) => {
+        this.#log.error({ err }, `stop requested on the control socket failed: ${(err as Error).message}`)
+      })
       return
     }
     let response: ControlResponse
