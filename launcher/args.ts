@@ -1,17 +1,22 @@
 import { parseArgs } from 'node:util'
 import { ERROR_CODES, FclOptionsError } from '../lib/errors.js'
 import { BALANCE_MODES } from './balance.js'
+import type { ControlInvocation } from './control-command.js'
+import { isInstanceName } from './control-path.js'
+import { CONTROL_COMMANDS, type ControlCommand, type ControlRequest } from './control-protocol.js'
 import { LAUNCH_DEFAULTS, type LaunchOptions } from './options.js'
 
 /**
- * Turns argv and the environment into `LaunchOptions`: pure (no reads, no exits),
- * so every flag is unit-tested. Precedence: defaults < environment < flags.
- * Ranges and the entry file are checked once more by `resolveLaunchOptions`.
+ * Turns argv and the environment into `LaunchOptions`, or into a command for a
+ * running instance (`status`, `reload`, ...): pure (no reads, no exits), so every
+ * flag is unit-tested. Precedence: defaults < environment < flags. Ranges and the
+ * entry file are checked once more by `resolveLaunchOptions`.
  */
 export type CliCommand =
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'launch', options: LaunchOptions }
+  | { kind: 'control' } & ControlInvocation
 
 type Kind = 'int' | 'workers' | 'string' | 'boolean' | 'choice'
 
@@ -25,6 +30,8 @@ interface FlagSpec {
   help: string
   /** For `choice` flags: the accepted values. */
   choices?: readonly string[]
+  /** A `--no-...` flag: present means false (its env var still reads as itself). */
+  negated?: boolean
 }
 
 const FLAGS: readonly FlagSpec[] = [
@@ -46,12 +53,18 @@ const FLAGS: readonly FlagSpec[] = [
   { key: 'metrics', flag: 'metrics', env: 'FCL_METRICS', kind: 'boolean', value: '', help: 'Prometheus metrics: GET /metrics on the app port answers for the whole cluster' },
   { key: 'metricsPort', flag: 'metrics-port', env: 'FCL_METRICS_PORT', kind: 'int', value: '<port>', help: 'also serve the cluster metrics from the primary on this port (implies --metrics)' },
   { key: 'metricsHost', flag: 'metrics-host', env: 'FCL_METRICS_HOST', kind: 'string', value: '<host>', help: `host for --metrics-port (default ${LAUNCH_DEFAULTS.metricsHost})` },
-  { key: 'prettyLogs', flag: 'pretty-logs', env: 'FCL_PRETTY_LOGS', kind: 'boolean', value: '', help: 'human-friendly logs instead of JSON lines' }
+  { key: 'prettyLogs', flag: 'pretty-logs', env: 'FCL_PRETTY_LOGS', kind: 'boolean', value: '', help: 'human-friendly logs instead of JSON lines' },
+  { key: 'name', flag: 'name', env: 'FCL_NAME', kind: 'string', value: '<name>', help: 'instance name: its control socket and what the commands below pick (default <entry base name>-<port>)' },
+  { key: 'control', flag: 'no-control', env: 'FCL_CONTROL', kind: 'boolean', negated: true, value: '', help: 'no control socket, so the commands below cannot reach this instance (FCL_CONTROL=0 does the same)' }
 ]
+
+const COMMANDS: ReadonlySet<string> = new Set(CONTROL_COMMANDS)
+const COMMAND_LIST = CONTROL_COMMANDS.join(', ')
 
 export function usage (): string {
   const lines = [
     'Usage: fastify-cluster-launch [options] <entry>',
+    '       fastify-cluster-launch <command> [--name <name>]',
     '',
     'Runs <entry> (a .js/.mjs/.cjs/.ts/.mts/.cts file) as a cluster of Fastify workers.',
     '',
@@ -65,9 +78,16 @@ export function usage (): string {
   lines.push(`  ${'    --version'.padEnd(34)} print the version`)
   lines.push(
     '',
+    'Commands, sent to a running instance over its control socket (--name picks one when several run):',
+    `  ${'status [--json]'.padEnd(34)} workers, memory, event-loop use, requests; last roll and config reload`,
+    `  ${'reload'.padEnd(34)} rolling restart, like SIGUSR2`,
+    `  ${'reload-config'.padEnd(34)} re-read --config, like SIGHUP`,
+    `  ${'scale <n>'.padEnd(34)} run n workers (1-1024)`,
+    `  ${'stop'.padEnd(34)} graceful stop, like SIGTERM`,
+    '',
     'Signals to the primary: SIGTERM/SIGINT graceful stop (twice: stop now), SIGUSR2 rolling restart,',
     'SIGHUP reload --config, SIGTTIN add a worker, SIGTTOU remove one.',
-    'Exit codes: 0 clean stop, 1 runtime failure, 2 usage error.'
+    'Exit codes: 0 clean stop or command done, 1 runtime failure or command failed, 2 usage error.'
   )
   return lines.join('\n')
 }
@@ -78,7 +98,7 @@ function usageError (message: string, hint = 'run fastify-cluster-launch --help 
 
 function convert (spec: FlagSpec, raw: string | boolean, from: string): LaunchOptions[keyof LaunchOptions] {
   if (spec.kind === 'boolean') {
-    if (typeof raw === 'boolean') return raw
+    if (typeof raw === 'boolean') return spec.negated === true ? !raw : raw
     if (/^(1|true|yes|on)$/i.test(raw)) return true
     if (/^(0|false|no|off|)$/i.test(raw)) return false
     return usageError(`${from} must be true or false, got ${JSON.stringify(raw)}`)
@@ -107,7 +127,8 @@ function convert (spec: FlagSpec, raw: string | boolean, from: string): LaunchOp
 export function parseCliArgs (argv: readonly string[], env: NodeJS.ProcessEnv): CliCommand {
   const parseOptions: Record<string, { type: 'string' | 'boolean', short?: string }> = {
     help: { type: 'boolean', short: 'h' },
-    version: { type: 'boolean' }
+    version: { type: 'boolean' },
+    json: { type: 'boolean' }
   }
   for (const spec of FLAGS) {
     parseOptions[spec.flag] = spec.short === undefined
@@ -126,6 +147,14 @@ export function parseCliArgs (argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (values.help === true) return { kind: 'help' }
   if (values.version === true) return { kind: 'version' }
 
+  const first = parsed.positionals[0]
+  if (first !== undefined && COMMANDS.has(first)) return parseControlCommand(first as ControlCommand, parsed.positionals.slice(1), values, env)
+  // Entries always have an extension, so a bare word is a mistyped command.
+  if (first !== undefined && /^[a-z][a-z-]*$/.test(first)) {
+    usageError(`unknown command "${first}"`, `commands: ${COMMAND_LIST}; an entry file needs its extension (.js, .ts, ...)`)
+  }
+  if (values.json !== undefined) usageError('--json goes with the status command', 'fastify-cluster-launch status --json')
+
   if (parsed.positionals.length === 0) usageError('no entry file given', 'usage: fastify-cluster-launch [options] <entry>, e.g. fastify-cluster-launch server.ts')
   if (parsed.positionals.length > 1) {
     usageError(`expected one entry file, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`, 'options go before the entry; quote paths with spaces')
@@ -139,4 +168,37 @@ export function parseCliArgs (argv: readonly string[], env: NodeJS.ProcessEnv): 
     else if (fromEnv !== undefined && fromEnv !== '') options[spec.key] = convert(spec, fromEnv, spec.env)
   }
   return { kind: 'launch', options: options as unknown as LaunchOptions }
+}
+
+/** `status`, `reload`, `reload-config`, `scale <n>`, `stop`: only --name (and --json for status) apply. */
+function parseControlCommand (command: ControlCommand, args: string[], values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): CliCommand {
+  const takes = command === 'status' ? '--name and --json' : '--name'
+  for (const spec of FLAGS) {
+    if (spec.key !== 'name' && values[spec.flag] !== undefined) {
+      usageError(`--${spec.flag} is a launcher option; ${command} takes ${takes}`, 'run fastify-cluster-launch --help for the commands')
+    }
+  }
+  if (values.json !== undefined && command !== 'status') usageError(`--json goes with the status command, not ${command}`, 'fastify-cluster-launch status --json')
+  let request: ControlRequest
+  if (command === 'scale') {
+    const [count, ...extra] = args
+    const value = count !== undefined && /^\d+$/.test(count) ? Number(count) : Number.NaN
+    if (extra.length > 0 || !(value >= 1 && value <= 1024)) {
+      usageError(`scale needs one worker count from 1 to 1024, got ${args.length === 0 ? 'none' : JSON.stringify(args.join(' '))}`, 'e.g. fastify-cluster-launch scale 3')
+    }
+    request = { v: 1, command, workers: value }
+  } else {
+    if (args.length > 0) usageError(`${command} takes no arguments, got ${JSON.stringify(args.join(' '))}`, `e.g. fastify-cluster-launch ${command} --name <name>`)
+    request = { v: 1, command }
+  }
+  const fromFlag = values.name
+  const fromEnv = env.FCL_NAME
+  let name: string | null = null
+  if (typeof fromFlag === 'string') name = fromFlag.trim()
+  else if (fromEnv !== undefined && fromEnv !== '') name = fromEnv.trim()
+  if (name !== null && !isInstanceName(name)) {
+    const from = typeof fromFlag === 'string' ? '--name' : 'FCL_NAME'
+    usageError(`${from} must be 1-64 characters from A-Z a-z 0-9 . _ -, got ${JSON.stringify(name)}`, 'use the name the instance was started with (--name, or its default <entry base name>-<port>)')
+  }
+  return { kind: 'control', request, name, json: values.json === true }
 }

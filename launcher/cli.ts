@@ -2,7 +2,8 @@
 /**
  * The bin: argv in, exit code out. The only module that calls `process.exit`;
  * everything below returns or throws coded errors.
- * Exit codes: 0 clean stop, 1 runtime failure, 2 usage error.
+ * Exit codes: 0 clean stop (or a command done), 1 runtime failure (or a command
+ * failed), 2 usage error.
  */
 import { readFileSync } from 'node:fs'
 import { FclOptionsError, isFclError } from '../lib/errors.js'
@@ -42,6 +43,19 @@ async function main (): Promise<number> {
     process.stdout.write(`${version()}\n`)
     return 0
   }
+  if (command.kind === 'control') {
+    try {
+      // Loaded only for a command: the primary never needs the table code.
+      const { runControlCommand } = await import('./control-command.js')
+      const output = await runControlCommand(command, process.env)
+      // A status of many workers may be more than a pipe takes at once; exit only once it is written.
+      await new Promise<void>((resolve) => { process.stdout.write(output, () => { resolve() }) })
+      return 0
+    } catch (err) {
+      printError(err)
+      return 1
+    }
+  }
   let handle
   try {
     handle = launch(command.options)
@@ -50,6 +64,7 @@ async function main (): Promise<number> {
     return err instanceof FclOptionsError ? 2 : 1
   }
   installSignalHandlers(handle, handle.log)
+  // Resolves only after the control socket has sent `stop` clients their final line and closed.
   const result = await handle.stopped
   if (result.error !== undefined && result.reason !== 'shutdown') printError(result.error)
   return result.code

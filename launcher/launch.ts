@@ -9,6 +9,9 @@ import type { ClusterMetrics } from './cluster-metrics.js'
 import { startMetricsServer, stopMetricsServer } from './metrics-server.js'
 import { readConfigFile } from './config-file.js'
 import { reloadConfig, type ConfigReloadResult } from './config-reload.js'
+import { controlDir } from './control-path.js'
+import type { ClusterStatus, LastConfigReload, LastRoll } from './control-protocol.js'
+import { ControlServer } from './control-server.js'
 import { decideAutoWorkers, readCpuFacts, type WorkerCountDecision } from './cpus.js'
 import { createLogger } from './logger.js'
 import { watchMemory } from './memory.js'
@@ -45,6 +48,8 @@ export interface ClusterHandle extends EventEmitter<ClusterEvents> {
   readonly log: Logger
   workers: () => WorkerInfo[]
   instance: () => InstanceView
+  /** Everything `fastify-cluster-launch status` shows: the workers, the last roll and config reload. */
+  status: () => ClusterStatus
   /** Rolling restart (SIGUSR2). A call during a roll returns that roll's result. */
   reload: () => Promise<RollResult>
   /** Re-read `--config` and push it to every worker (SIGHUP). */
@@ -67,6 +72,10 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   readonly stopped: Promise<StopResult>
   readonly log: Logger
   #supervisor: Supervisor | null = null
+  #control: ControlServer | null = null
+  readonly #startedAt = Date.now()
+  #lastRoll: LastRoll | null = null
+  #lastConfigReload: LastConfigReload | null = null
   #resolveStopped!: (result: StopResult) => void
   #stopping: Promise<StopResult> | null = null
   #roll: Promise<RollResult> | null = null
@@ -103,6 +112,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       decision = o.workers === 'auto'
         ? decideAutoWorkers(readCpuFacts())
         : { count: o.workers, reason: 'set by --workers / WEB_CONCURRENCY' }
+      // Before any fork: a second instance with this name must stop here, having touched nothing.
+      if (o.control && this.#stopping === null) await this.#openControl()
     } catch (err) {
       const error = err instanceof FclError ? err : new FclError(ERROR_CODES.WORKER_START, String(err))
       this.#finish({ code: 1, reason: 'boot-failed', killed: [], error })
@@ -163,6 +174,13 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.emit('ready', supervisor.instanceView())
   }
 
+  async #openControl (): Promise<void> {
+    const control = await ControlServer.open({ dir: controlDir(), name: this.options.name, log: this.log, target: this })
+    this.#control = control
+    this.log.info({ control: control.path, name: this.options.name },
+      `control socket ${control.path}: fastify-cluster-launch status --name ${this.options.name}`)
+  }
+
   #finish (result: StopResult): void {
     if (this.#finished) return
     this.#finished = true
@@ -170,8 +188,17 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.#metrics?.dispose()
     if (this.#metricsServer !== null) void stopMetricsServer(this.#metricsServer)
     this.#supervisor?.dispose()
-    this.emit('stopped', result)
-    this.#resolveStopped(result)
+    const announce = (): void => {
+      this.emit('stopped', result)
+      this.#resolveStopped(result)
+    }
+    if (this.#control === null) {
+      announce()
+      return
+    }
+    // `stop` clients get the final result, and the socket file is gone, before
+    // anyone learns of the stop: the CLI exits the process right after.
+    void this.#control.close(result).then(announce)
   }
 
   #serial<T> (fn: () => Promise<T>): Promise<T> {
@@ -195,6 +222,27 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     return this.#supervisor?.instanceView() ?? { ready: 0, total: 0, state: 'starting' }
   }
 
+  status (): ClusterStatus {
+    const o = this.options
+    const now = Date.now()
+    return {
+      pid: process.pid,
+      name: o.name,
+      entry: o.entry,
+      port: o.port,
+      host: o.host,
+      startedAt: this.#startedAt,
+      uptime: now - this.#startedAt,
+      instance: this.instance(),
+      configVersion: this.#supervisor?.configVersion ?? 1,
+      control: this.#control?.path ?? null,
+      limits: { readyTimeout: o.readyTimeout, graceTimeout: o.graceTimeout },
+      workers: this.workers().map((w) => ({ ...w, uptime: now - w.startedAt })),
+      lastRoll: this.#lastRoll,
+      lastConfigReload: this.#lastConfigReload
+    }
+  }
+
   reload (): Promise<RollResult> {
     if (this.#roll !== null) {
       this.log.warn('rolling restart already running; this request is ignored')
@@ -207,7 +255,11 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       return Promise.reject(err)
     }
     const roll = this.#serial(() => rollingRestart(supervisor, this.log))
-      .then((result) => { this.#metrics?.recordRoll(result); return result })
+      .then((result) => {
+        this.#lastRoll = { ...result, finishedAt: Date.now() }
+        this.#metrics?.recordRoll(result)
+        return result
+      })
       .finally(() => { this.#roll = null })
     this.#roll = roll
     return roll
@@ -221,8 +273,11 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       return Promise.reject(err)
     }
     // One reload at a time, so acknowledgements cannot be mixed up between versions.
-    const run = this.#configQueue.then(() => reloadConfig(supervisor, this.options.config, this.log))
-      .then((result) => { this.#metrics?.recordConfigReload(result); return result })
+    const run = this.#configQueue.then(() => reloadConfig(supervisor, this.options.config, this.log)).then((result) => {
+      this.#lastConfigReload = { ...result, finishedAt: Date.now() }
+      this.#metrics?.recordConfigReload(result)
+      return result
+    })
     this.#configQueue = run.catch(() => {})
     return run
   }

@@ -3,6 +3,7 @@ import path from 'node:path'
 import type { Logger } from 'pino'
 import { ERROR_CODES, FclOptionsError } from '../lib/errors.js'
 import { BALANCE_MODES, type Balance } from './balance.js'
+import { defaultInstanceName, isInstanceName } from './control-path.js'
 
 export type TsLoader = 'auto' | 'tsx' | 'native'
 
@@ -55,6 +56,14 @@ export interface LaunchOptions {
   metricsPort?: number
   /** Host for `metricsPort`. Default `'127.0.0.1'`. */
   metricsHost?: string
+  /**
+   * The instance's name: its control socket is `<name>.sock`, and the CLI's
+   * commands pick it with `--name`. 1-64 of `A-Z a-z 0-9 . _ -`. Default: the
+   * entry's base name and the port, e.g. `server-3000`.
+   */
+  name?: string
+  /** Open the control socket (`status`, `reload`, `scale`, `stop` commands). Default true. */
+  control?: boolean
   /** Directory the entry and config paths are relative to. Default `process.cwd()`. */
   cwd?: string
   /** Extra environment for workers (on top of the primary's). */
@@ -84,6 +93,8 @@ export interface ResolvedLaunchOptions {
   readonly metrics: boolean
   readonly metricsPort: number | null
   readonly metricsHost: string
+  readonly name: string
+  readonly control: boolean
   readonly env: Readonly<Record<string, string>>
   readonly logger: Logger | null
 }
@@ -105,14 +116,15 @@ export const LAUNCH_DEFAULTS = Object.freeze({
   tsLoader: 'auto' as const,
   balance: 'rr' as const,
   metrics: false,
-  metricsHost: '127.0.0.1'
+  metricsHost: '127.0.0.1',
+  control: true
 })
 
 export const ENTRY_EXTENSIONS: readonly string[] = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts']
 const TS_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.cts'])
 const LOG_LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 const KNOWN_KEYS: ReadonlySet<string> = new Set([
-  'entry', 'config', 'cwd', 'env', 'logger', 'metricsPort', ...Object.keys(LAUNCH_DEFAULTS)
+  'entry', 'config', 'cwd', 'env', 'logger', 'metricsPort', 'name', ...Object.keys(LAUNCH_DEFAULTS)
 ])
 
 export function isTypeScriptEntry (entry: string): boolean {
@@ -177,6 +189,8 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   if (tsLoader !== 'auto' && tsLoader !== 'tsx' && tsLoader !== 'native') fail(`tsLoader must be auto, tsx or native, got ${show(tsLoader)}`)
   const balance = input.balance ?? LAUNCH_DEFAULTS.balance
   if (!BALANCE_MODES.includes(balance)) fail(`balance must be ${BALANCE_MODES.join(' or ')}, got ${show(balance)}`)
+  const control = input.control ?? LAUNCH_DEFAULTS.control
+  if (typeof control !== 'boolean') fail(`control must be a boolean, got ${show(control)}`)
   const prettyLogs = input.prettyLogs ?? LAUNCH_DEFAULTS.prettyLogs
   if (typeof prettyLogs !== 'boolean') fail(`prettyLogs must be a boolean, got ${show(prettyLogs)}`)
   const env = input.env ?? {}
@@ -202,6 +216,8 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   if (typeof metrics !== 'boolean') fail(`metrics must be a boolean, got ${show(metrics)}`)
   // Port 0 means "any free port" to each bind: every reuseport worker would get a different one.
   if (balance === 'reuseport' && port === 0) fail('balance reuseport needs a fixed port, got port 0', 'pick a port, or use --balance rr, where the primary picks one free port for all workers')
+  const name = input.name ?? defaultInstanceName(entry, port)
+  if (!isInstanceName(name)) fail(`name must be 1-64 characters from A-Z a-z 0-9 . _ -, got ${show(name)}`, 'the name becomes the control socket\'s file name (<name>.sock)')
 
   return Object.freeze({
     entry,
@@ -225,6 +241,8 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
     metrics: metrics || metricsPort !== null,
     metricsPort,
     metricsHost,
+    name,
+    control,
     env: Object.freeze({ ...env }),
     logger: input.logger ?? null
   })

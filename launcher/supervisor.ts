@@ -52,6 +52,8 @@ export interface WorkerProc {
   rss: number | null
   heapUsed: number | null
   elu: number | null
+  /** Responses served (the plugin counts them); null without the plugin or before the first stats. */
+  requests: number | null
   overMemory: number
   readonly ready: Promise<void>
   readonly exited: Promise<ExitInfo>
@@ -82,6 +84,7 @@ export interface WorkerInfo {
   rss: number | null
   heapUsed: number | null
   elu: number | null
+  requests: number | null
 }
 
 export interface SupervisorEvents {
@@ -168,7 +171,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       restarts: this.#slots.get(p.workerId)?.restarts ?? 0,
       rss: p.rss,
       heapUsed: p.heapUsed,
-      elu: p.elu
+      elu: p.elu,
+      requests: p.requests
     }
   }
 
@@ -238,6 +242,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       rss: null,
       heapUsed: null,
       elu: null,
+      requests: null,
       overMemory: 0,
       ready,
       exited
@@ -337,6 +342,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         proc.rss = message.rss
         proc.heapUsed = message.heapUsed
         proc.elu = message.elu
+        proc.requests = message.requests
         this.emit('stats', proc)
         break
     }

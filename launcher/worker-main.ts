@@ -13,7 +13,7 @@ import { ENV, getWorkerLink } from '../lib/worker-link.js'
 import { createLogger } from './logger.js'
 import { installReusePortListen } from './worker-reuse-port.js'
 
-/** How often the worker reports RSS/heap/event-loop use (memory recycling reads it). */
+/** How often the worker reports RSS/heap/event-loop use and requests served (memory recycling and `status` read it). */
 const STATS_INTERVAL_MS = 2000
 
 const link = getWorkerLink()
@@ -63,7 +63,7 @@ setInterval(function reportStats () {
   const memory = process.memoryUsage()
   const elu = performance.eventLoopUtilization(lastElu)
   lastElu = performance.eventLoopUtilization()
-  link.send(createMessage({ type: 'fcl:stats', rss: memory.rss, heapUsed: memory.heapUsed, elu: elu.utilization }))
+  link.send(createMessage({ type: 'fcl:stats', rss: memory.rss, heapUsed: memory.heapUsed, elu: elu.utilization, requests: link.requests }))
 }, STATS_INTERVAL_MS).unref()
 
 interface EntryModule {

@@ -101,6 +101,13 @@ function wireLauncher (fastify: FastifyInstance, cluster: ClusterState, link: Wo
     fastify.log.info({ reason: request.reason, drainDelay: request.drainDelay }, 'draining: readiness fails, responses close their connections')
     await drainFastify(fastify, { drainDelay: request.drainDelay })
   })
+  // Starts at 0 (not null) so the primary can tell "no requests yet" from "not counted".
+  link.requests ??= 0
+  // A callback hook, like onSend in the plugin body: no promise per request.
+  fastify.addHook('onResponse', function countResponse (_request, _reply, done) {
+    link.countResponse()
+    done()
+  })
   cluster.readiness.on('change', function reportReady (state) {
     if (state === 'ready') link.send(createMessage({ type: 'fcl:ready' }))
   })

@@ -42,7 +42,8 @@ export interface ListeningMessage { v: 1, type: 'fcl:listening', port: number }
 export interface ConfigAckMessage { v: 1, type: 'fcl:config-ack', version: number, ok: boolean, error?: string }
 /** The worker failed to start; `message` is shown to the operator as the reason. */
 export interface FatalMessage { v: 1, type: 'fcl:fatal', message: string, code?: string }
-export interface StatsMessage { v: 1, type: 'fcl:stats', rss: number, heapUsed: number, elu: number }
+/** `requests`: responses the plugin counted since the worker started; null without the plugin. */
+export interface StatsMessage { v: 1, type: 'fcl:stats', rss: number, heapUsed: number, elu: number, requests: number | null }
 /** A scrape of `/metrics` reached this worker: the primary answers with the aggregate. */
 export interface MetricsScrapeMessage { v: 1, type: 'fcl:metrics-scrape', id: number }
 /** prom-client `getMetricsAsJSON()` output, passed through as data. */
@@ -102,7 +103,7 @@ export function isPrimaryMessage (value: unknown): value is PrimaryMessage {
 
 export function isWorkerMessage (value: unknown): value is WorkerMessage {
   if (!isEnvelope(value) || !WORKER_TYPES.has(value.type)) return false
-  const m = value as { configVersion?: unknown, version?: unknown, ok?: unknown, message?: unknown, rss?: unknown, heapUsed?: unknown, elu?: unknown, port?: unknown, id?: unknown, metrics?: unknown }
+  const m = value as { configVersion?: unknown, version?: unknown, ok?: unknown, message?: unknown, rss?: unknown, heapUsed?: unknown, elu?: unknown, requests?: unknown, port?: unknown, id?: unknown, metrics?: unknown }
   switch (value.type) {
     case 'fcl:hello':
       return typeof m.configVersion === 'number'
@@ -119,7 +120,8 @@ export function isWorkerMessage (value: unknown): value is WorkerMessage {
     case 'fcl:fatal':
       return typeof m.message === 'string'
     case 'fcl:stats':
-      return typeof m.rss === 'number' && typeof m.heapUsed === 'number' && typeof m.elu === 'number'
+      return typeof m.rss === 'number' && typeof m.heapUsed === 'number' && typeof m.elu === 'number' &&
+        (m.requests === null || typeof m.requests === 'number')
     default:
       return true
   }

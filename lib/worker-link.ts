@@ -56,6 +56,12 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   config: ConfigObject
   configVersion: number
   instance: InstanceView | null = null
+  /**
+   * Responses served, counted by the plugin's `onResponse` hook and reported in
+   * `fcl:stats`; null until the plugin is attached, so an entry without it shows
+   * "unknown" rather than a misleading 0.
+   */
+  requests: number | null = null
   #configApplier: ConfigApplier | null = null
   #drainHandler: DrainHandler | null = null
   #drainStarted = false
@@ -82,6 +88,10 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
 
   send (message: WorkerMessage): boolean {
     return this.active && sendToPrimary(message)
+  }
+
+  countResponse (): void {
+    this.requests = (this.requests ?? 0) + 1
   }
 
   /** The plugin takes over config updates; without it they are stored and acknowledged as they come. */

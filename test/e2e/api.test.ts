@@ -1,8 +1,12 @@
+import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { pino } from 'pino'
 import t from 'tap'
 import { launch, FclOptionsError } from '../../dist/launcher/index.js'
-import { FIXTURES, freePort, request } from '../helpers/process.js'
+import { FIXTURES, freePort, request, runtimeDir } from '../helpers/process.js'
+
+// The control socket goes to a private directory of this test, not the machine's.
+process.env.XDG_RUNTIME_DIR = runtimeDir(t)
 
 // node:cluster's primary settings are process-wide: this file runs one launch().
 t.test('launch(): the programmatic handle drives the same lifecycle as the signals', async (t) => {
@@ -14,6 +18,10 @@ t.test('launch(): the programmatic handle drives the same lifecycle as the signa
   t.equal(handle.workers().length, 2)
   t.same(handle.instance(), { ready: 2, total: 2, state: 'running' })
   const before = handle.workers().map((w) => w.pid)
+  const status = handle.status()
+  t.match(status, { pid: process.pid, name: `plugin-app-${port}`, instance: { ready: 2, total: 2 }, configVersion: 1, lastRoll: null, lastConfigReload: null })
+  t.same(status.workers.map((w) => w.pid), before)
+  t.ok(status.control !== null && statSync(status.control).isSocket(), 'the control socket is open')
 
   const roll = await handle.reload()
   t.match(roll, { ok: true, replaced: 2, total: 2 })
@@ -22,6 +30,7 @@ t.test('launch(): the programmatic handle drives the same lifecycle as the signa
 
   const reloaded = await handle.reloadConfig()
   t.match(reloaded, { ok: true, applied: 2, total: 2 })
+  t.match(handle.status(), { lastRoll: { ok: true, replaced: 2, total: 2 }, lastConfigReload: { ok: true, applied: 2, version: 2 }, configVersion: 2 })
 
   await handle.scale(3)
   t.equal(handle.instance().total, 3)
@@ -32,4 +41,5 @@ t.test('launch(): the programmatic handle drives the same lifecycle as the signa
   const stopped = await handle.shutdown()
   t.match(stopped, { code: 0, reason: 'shutdown', killed: [] })
   t.equal(await handle.stopped, stopped)
+  t.notOk(existsSync(status.control ?? ''), 'the control socket is removed')
 })

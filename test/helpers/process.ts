@@ -5,9 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -35,11 +36,32 @@ export function spawnNode (t: Teardown, args: string[], opts: { env?: Record<str
   return spawnProcess(t, process.execPath, args, opts)
 }
 
+/**
+ * A fresh, private XDG_RUNTIME_DIR, removed on teardown: a launcher's control
+ * socket lands there, not in the machine's runtime directory, and two tests can
+ * never see each other's instances. Pass the same one to processes that must meet.
+ */
+export function runtimeDir (t: Teardown): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fcl-run-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  return dir
+}
+
 /** Any program (redis-server, haproxy...), with the same teardown and waits. */
 export function spawnProcess (t: Teardown, command: string, args: string[], opts: { env?: Record<string, string | undefined>, cwd?: string } = {}): Running {
   const child = spawn(command, args, {
     cwd: opts.cwd ?? ROOT,
-    env: { ...process.env, FCL_LOG_LEVEL: undefined, WEB_CONCURRENCY: undefined, PORT: undefined, HOST: undefined, ...opts.env },
+    env: {
+      ...process.env,
+      FCL_LOG_LEVEL: undefined,
+      WEB_CONCURRENCY: undefined,
+      PORT: undefined,
+      HOST: undefined,
+      FCL_NAME: undefined,
+      FCL_CONTROL: undefined,
+      ...(opts.env !== undefined && 'XDG_RUNTIME_DIR' in opts.env ? {} : { XDG_RUNTIME_DIR: runtimeDir(t) }),
+      ...opts.env
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true
   })

@@ -45,7 +45,9 @@ const CASES: Array<[keyof LaunchOptions, string[], string, string, unknown]> = [
   ['metrics', ['--metrics'], 'FCL_METRICS', '1', true],
   ['metricsPort', ['--metrics-port', '9464'], 'FCL_METRICS_PORT', '9464', 9464],
   ['metricsHost', ['--metrics-host', '0.0.0.0'], 'FCL_METRICS_HOST', '0.0.0.0', '0.0.0.0'],
-  ['prettyLogs', ['--pretty-logs'], 'FCL_PRETTY_LOGS', 'true', true]
+  ['prettyLogs', ['--pretty-logs'], 'FCL_PRETTY_LOGS', 'true', true],
+  ['name', ['--name', 'api-blue'], 'FCL_NAME', 'api-blue', 'api-blue'],
+  ['control', ['--no-control'], 'FCL_CONTROL', '0', false]
 ]
 
 t.test('each flag and its env var set its option', async (t) => {
@@ -124,11 +126,74 @@ t.test('usage() mentions every flag, its short form and its env var', async (t) 
   const text = usage()
   const flags = ['--workers', '--port', '--host', '--config', '--grace-timeout', '--drain-delay', '--ready-timeout',
     '--max-restarts', '--min-uptime', '--restart-delay', '--restart-delay-max', '--max-memory', '--log-level',
-    '--ts-loader', '--balance', '--metrics', '--metrics-port', '--metrics-host', '--pretty-logs', '--help', '--version']
+    '--ts-loader', '--balance', '--metrics', '--metrics-port', '--metrics-host', '--pretty-logs', '--name', '--no-control', '--help', '--version']
   for (const flag of flags) t.match(text, new RegExp(`${flag}\\b`), flag)
   for (const short of ['-w', '-p', '-c', '-h']) t.match(text, `${short}, `, short)
   const envs = ['WEB_CONCURRENCY', 'PORT', 'HOST', 'FCL_CONFIG', 'FCL_GRACE_TIMEOUT', 'FCL_DRAIN_DELAY', 'FCL_READY_TIMEOUT',
     'FCL_MAX_RESTARTS', 'FCL_MIN_UPTIME', 'FCL_RESTART_DELAY', 'FCL_RESTART_DELAY_MAX', 'FCL_MAX_MEMORY', 'FCL_LOG_LEVEL',
-    'FCL_TS_LOADER', 'FCL_BALANCE', 'FCL_METRICS', 'FCL_METRICS_PORT', 'FCL_METRICS_HOST', 'FCL_PRETTY_LOGS']
+    'FCL_TS_LOADER', 'FCL_BALANCE', 'FCL_METRICS', 'FCL_METRICS_PORT', 'FCL_METRICS_HOST', 'FCL_PRETTY_LOGS', 'FCL_NAME', 'FCL_CONTROL']
   for (const env of envs) t.match(text, `[${env}]`, env)
+  for (const command of ['status [--json]', 'reload', 'reload-config', 'scale <n>', 'stop']) t.match(text, `\n  ${command} `, command)
+})
+
+t.test('FCL_CONTROL turns the control socket on or off; --no-control wins', async (t) => {
+  t.equal(launch(['app.js'], { FCL_CONTROL: '1' }).control, true)
+  t.equal(launch(['app.js'], { FCL_CONTROL: 'off' }).control, false)
+  t.equal(launch(['--no-control', 'app.js'], { FCL_CONTROL: '1' }).control, false)
+  t.notOk('control' in launch(['app.js']), 'left to the default when neither is given')
+})
+
+/** Parses and insists on a control command. */
+function control (argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const command = parseCliArgs(argv, env)
+  if (command.kind !== 'control') throw new Error(`expected a control command, got ${command.kind}`)
+  return command
+}
+
+t.test('a first word that is a command talks to a running instance', async (t) => {
+  t.same(control(['status']), { kind: 'control', request: { v: 1, command: 'status' }, name: null, json: false })
+  t.same(control(['status', '--json']), { kind: 'control', request: { v: 1, command: 'status' }, name: null, json: true })
+  t.same(control(['--json', 'status', '--name', 'api']), { kind: 'control', request: { v: 1, command: 'status' }, name: 'api', json: true }, 'flags on either side')
+  t.same(control(['reload']).request, { v: 1, command: 'reload' })
+  t.same(control(['reload-config']).request, { v: 1, command: 'reload-config' })
+  t.same(control(['scale', '3']).request, { v: 1, command: 'scale', workers: 3 })
+  t.same(control(['scale', '1024']).request, { v: 1, command: 'scale', workers: 1024 })
+  t.same(control(['stop', '--name=server-3000']), { kind: 'control', request: { v: 1, command: 'stop' }, name: 'server-3000', json: false })
+})
+
+t.test('commands take the name from --name, else FCL_NAME', async (t) => {
+  t.equal(control(['status'], { FCL_NAME: 'from-env' }).name, 'from-env')
+  t.equal(control(['status', '--name', 'flag'], { FCL_NAME: 'from-env' }).name, 'flag')
+  t.equal(control(['status'], { FCL_NAME: '' }).name, null, 'empty counts as unset')
+})
+
+t.test('an entry with an extension is never a command', async (t) => {
+  t.equal(launch(['status.ts']).entry, 'status.ts')
+  t.equal(launch(['./stop.js']).entry, './stop.js')
+})
+
+t.test('command mistakes are usage errors with a hint', async (t) => {
+  const bad: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['scale'], {}, /^scale needs one worker count from 1 to 1024, got none$/],
+    [['scale', 'abc'], {}, /got "abc"/],
+    [['scale', '0'], {}, /got "0"/],
+    [['scale', '1025'], {}, /got "1025"/],
+    [['scale', '2.5'], {}, /got "2.5"/],
+    [['scale', '2', '3'], {}, /got "2 3"/],
+    [['status', 'now'], {}, /^status takes no arguments, got "now"$/],
+    [['stop', 'app.ts'], {}, /^stop takes no arguments/],
+    [['staus'], {}, /^unknown command "staus"$/],
+    [['restart'], {}, /^unknown command "restart"$/],
+    [['reload', '--json'], {}, /^--json goes with the status command, not reload$/],
+    [['--json', 'app.js'], {}, /^--json goes with the status command$/],
+    [['status', '-w', '2'], {}, /^--workers is a launcher option; status takes --name and --json$/],
+    [['stop', '--no-control'], {}, /^--no-control is a launcher option; stop takes --name$/],
+    [['status', '--name', 'a b'], {}, /^--name must be 1-64 characters/],
+    [['status', '--name', 'x'.repeat(65)], {}, /^--name must be 1-64/],
+    [['status'], { FCL_NAME: '../etc' }, /^FCL_NAME must be 1-64/]
+  ]
+  for (const [argv, env, message] of bad) {
+    t.throws(() => parseCliArgs(argv, env), { ...USAGE, message, hint: /\S/ }, `${argv.join(' ')} ${JSON.stringify(env)}`)
+  }
+  t.throws(() => parseCliArgs(['staus'], {}), { ...USAGE, hint: /status, reload, reload-config, scale, stop.*extension/ })
 })

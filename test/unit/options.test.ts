@@ -25,9 +25,10 @@ function deepFreeze<T> (value: T): T {
 
 t.test('fills every default and resolves the entry from cwd', async (t) => {
   const resolved = resolve()
-  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost } = resolved
-  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost }, LAUNCH_DEFAULTS)
+  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control } = resolved
+  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control }, LAUNCH_DEFAULTS)
   t.equal(resolved.metricsPort, null)
+  t.equal(resolved.name, 'app-3000', 'the default name is the entry\'s base name and the port')
   t.equal(resolved.entry, path.join(dir, 'app.js'))
   t.equal(resolved.config, null)
   t.same(resolved.env, {})
@@ -101,9 +102,19 @@ t.test('out-of-range and wrongly typed values are FCL_ERR_LAUNCH_OPTIONS naming 
     ['port', -1], ['port', 65536], ['port', '3000'],
     ['host', ''], ['config', ''], ['graceTimeout', 0], ['readyTimeout', 0],
     ['maxRestarts', -1], ['minUptime', Number.NaN], ['restartDelay', -1], ['maxMemory', 1.5],
-    ['logLevel', 'loud'], ['tsLoader', 'babel'], ['balance', 'random'], ['prettyLogs', 'yes'], ['env', { A: 1 }], ['cwd', 42]
+    ['logLevel', 'loud'], ['tsLoader', 'babel'], ['balance', 'random'], ['prettyLogs', 'yes'], ['env', { A: 1 }], ['cwd', 42],
+    ['control', 'no'], ['control', 0], ['name', ''], ['name', 'a b'], ['name', 'a/b'], ['name', '../x'], ['name', 'x'.repeat(65)], ['name', 42]
   ]
   for (const [key, value] of bad) {
     t.throws(() => resolve({ [key]: value }), { ...LAUNCH, message: new RegExp(`^${key} `) }, `${key}: ${String(value)}`)
   }
+})
+
+t.test('name: given, or the entry\'s base name and the port', async (t) => {
+  t.equal(resolve({ name: 'api.blue_2-x' }).name, 'api.blue_2-x')
+  t.equal(resolve({ name: 'n'.repeat(64) }).name, 'n'.repeat(64), '64 characters are fine')
+  t.equal(resolve({ entry: 'app.ts', port: 8080 }).name, 'app-8080')
+  t.match(resolve({ port: 0 }).name, new RegExp(`^app-0-${process.pid}$`), 'port 0: the pid keeps instances apart')
+  t.throws(() => resolve({ name: 'a b' }), { ...LAUNCH, message: /^name must be 1-64 characters from A-Z a-z 0-9 \. _ -, got "a b"$/, hint: /\.sock/ })
+  t.equal(resolve({ control: false }).control, false)
 })

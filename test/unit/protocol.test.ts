@@ -18,7 +18,8 @@ const worker = [
   createMessage({ type: 'fcl:metrics-final', metrics: [{ name: 'x' }] }),
   createMessage({ type: 'fcl:config-ack', version: 2, ok: false, error: 'boom' }),
   createMessage({ type: 'fcl:fatal', message: 'EADDRINUSE', code: 'FCL_ERR_WORKER_PORT_IN_USE' }),
-  createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5 })
+  createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5, requests: 42 }),
+  createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5, requests: null })
 ]
 
 t.test('createMessage stamps the protocol version', async (t) => {
@@ -82,8 +83,10 @@ t.test('malformed fields are rejected', async (t) => {
     { v: 1, type: 'fcl:config-ack', version: 1, ok: 'yes' },
     { v: 1, type: 'fcl:config-ack', ok: true },
     { v: 1, type: 'fcl:fatal', message: 42 },
-    { v: 1, type: 'fcl:stats', rss: 1, heapUsed: 2 },
-    { v: 1, type: 'fcl:stats', rss: '1', heapUsed: 2, elu: 0 },
+    { v: 1, type: 'fcl:stats', rss: 1, heapUsed: 2, requests: 0 },
+    { v: 1, type: 'fcl:stats', rss: '1', heapUsed: 2, elu: 0, requests: 0 },
+    { v: 1, type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0 },
+    { v: 1, type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0, requests: '7' },
     { v: 1, type: 'fcl:listening' },
     { v: 1, type: 'fcl:metrics-scrape' },
     { v: 1, type: 'fcl:metrics-snapshot', id: 1, metrics: {} },
