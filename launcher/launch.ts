@@ -14,6 +14,7 @@ import { rollingRestart, type RollResult } from './roll.js'
 import { scaleTo } from './scale.js'
 import { Supervisor, type ExitInfo, type WorkerInfo } from './supervisor.js'
 import { chooseTsLoader, nodeStripsTypes } from './ts-loader.js'
+import { startWatch } from './watch.js'
 
 export interface StopResult {
   /** The exit code the CLI uses: 0 when every worker stopped by itself in time. */
@@ -70,6 +71,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   #busy = 0
   #configQueue: Promise<unknown> = Promise.resolve()
   #unwatchMemory: () => void = () => {}
+  #unwatchFiles: () => void = () => {}
   #bootError: FclError | null = null
   #finished = false
   /** Workers killed by a second stop signal, reported by whichever path finishes first. */
@@ -80,6 +82,17 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.options = options
     this.log = options.logger ?? createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel })
     this.stopped = new Promise((resolve) => { this.#resolveStopped = resolve })
+    // Before the boot, so a save made while the workers start is not missed, and a
+    // watcher that cannot start fails launch() before anything is forked.
+    if (options.watch) {
+      this.#unwatchFiles = startWatch(options.entry, options.config, this.log, {
+        roll: () => this.#rollAfterCurrent(),
+        reloadConfig: async () => {
+          await this.ready
+          return await this.reloadConfig()
+        }
+      })
+    }
     this.ready = this.#boot()
     // The CLI and tests read failures from `stopped` too; an unobserved `ready` must not crash the process.
     this.ready.catch(() => {})
@@ -142,6 +155,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     if (this.#finished) return
     this.#finished = true
     this.#unwatchMemory()
+    this.#unwatchFiles()
     this.#supervisor?.dispose()
     this.emit('stopped', result)
     this.#resolveStopped(result)
@@ -184,6 +198,13 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     return roll
   }
 
+  /** A roll already running (a SIGUSR2) may have started before the change: wait for it, then roll. */
+  async #rollAfterCurrent (): Promise<RollResult> {
+    await this.ready
+    while (this.#roll !== null) await this.#roll.catch(() => null)
+    return await this.reload()
+  }
+
   reloadConfig (): Promise<ConfigReloadResult> {
     let supervisor: Supervisor
     try {
@@ -208,6 +229,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
 
   kill (): Promise<StopResult> {
     const supervisor = this.#supervisor
+    this.#unwatchFiles()
     this.log.warn('stopping now: killing every worker (SIGKILL)')
     if (supervisor === null) return this.stopped
     const killed = supervisor.liveProcs().map((p) => supervisor.describe(p))
@@ -220,6 +242,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
 
   #stop (why: { reason: 'shutdown' | 'crash-loop', error?: FclError }): Promise<StopResult> {
     if (this.#stopping !== null) return this.#stopping
+    this.#unwatchFiles()
     this.#stopping = this.#drainAll(why)
     return this.#stopping
   }
@@ -293,6 +316,7 @@ export function launch (options: LaunchOptions): ClusterHandle {
     throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() was called inside a cluster worker; call it from the primary process only')
   }
   if (launched) throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() can run once per process (node:cluster settings are process-wide)')
+  const handle = new Cluster(resolved)
   launched = true
-  return new Cluster(resolved)
+  return handle
 }

@@ -25,8 +25,8 @@ function deepFreeze<T> (value: T): T {
 
 t.test('fills every default and resolves the entry from cwd', async (t) => {
   const resolved = resolve()
-  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance } = resolved
-  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance }, LAUNCH_DEFAULTS)
+  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance } = resolved
+  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance }, LAUNCH_DEFAULTS)
   t.equal(resolved.entry, path.join(dir, 'app.js'))
   t.equal(resolved.config, null)
   t.same(resolved.env, {})
@@ -77,6 +77,15 @@ t.test('drainDelay must be below graceTimeout', async (t) => {
 
 t.test('restartDelayMax must not be below restartDelay', async (t) => {
   t.throws(() => resolve({ restartDelay: 500, restartDelayMax: 100 }), { ...LAUNCH, message: /restartDelayMax/ })
+})
+
+t.test('watch is a boolean, off by default, and allowed with either balance mode', async (t) => {
+  t.equal(resolve().watch, false)
+  t.equal(resolve({ watch: true }).watch, true)
+  t.equal(resolve({ watch: true, balance: 'reuseport', port: 8080 }).watch, true)
+  for (const value of ['yes', 1, 'false']) {
+    t.throws(() => resolve({ watch: value } as Record<string, unknown>), { ...LAUNCH, message: /^watch must be a boolean, got / }, String(value))
+  }
 })
 
 t.test('balance reuseport needs a fixed port', async (t) => {
