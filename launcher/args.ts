@@ -47,6 +47,7 @@ const FLAGS: readonly FlagSpec[] = [
   { key: 'restartDelay', flag: 'restart-delay', env: 'FCL_RESTART_DELAY', kind: 'int', value: '<ms>', help: `first restart delay, doubled per crash (default ${LAUNCH_DEFAULTS.restartDelay})` },
   { key: 'restartDelayMax', flag: 'restart-delay-max', env: 'FCL_RESTART_DELAY_MAX', kind: 'int', value: '<ms>', help: `restart delay ceiling (default ${LAUNCH_DEFAULTS.restartDelayMax})` },
   { key: 'maxMemory', flag: 'max-memory', env: 'FCL_MAX_MEMORY', kind: 'int', value: '<MB>', help: 'replace a worker whose RSS stays above this (default 0 = off)' },
+  { key: 'watch', flag: 'watch', env: 'FCL_WATCH', kind: 'boolean', value: '', help: 'development: roll the workers when a file under the entry\'s directory changes' },
   { key: 'logLevel', flag: 'log-level', env: 'FCL_LOG_LEVEL', kind: 'string', value: '<level>', help: `pino level (default ${LAUNCH_DEFAULTS.logLevel})` },
   { key: 'tsLoader', flag: 'ts-loader', env: 'FCL_TS_LOADER', kind: 'choice', choices: ['auto', 'tsx', 'native'], value: '<auto|tsx|native>', help: 'how .ts entries run (default auto: native type stripping where Node has it, else tsx)' },
   { key: 'balance', flag: 'balance', env: 'FCL_BALANCE', kind: 'choice', choices: BALANCE_MODES, value: '<rr|reuseport>', help: `how connections reach workers: rr = round-robin in the primary, reuseport = kernel SO_REUSEPORT (Linux, Node >= 22.12; default ${LAUNCH_DEFAULTS.balance})` },

@@ -20,6 +20,7 @@ import { rollingRestart, type RollResult } from './roll.js'
 import { scaleTo } from './scale.js'
 import { Supervisor, type ExitInfo, type WorkerInfo } from './supervisor.js'
 import { chooseTsLoader, nodeStripsTypes } from './ts-loader.js'
+import { startWatch } from './watch.js'
 
 export interface StopResult {
   /** The exit code the CLI uses: 0 when every worker stopped by itself in time. */
@@ -86,6 +87,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   #unwatchMemory: () => void = () => {}
   #metrics: ClusterMetrics | null = null
   #metricsServer: Server | null = null
+  #unwatchFiles: () => void = () => {}
   #bootError: FclError | null = null
   #finished = false
   /** Workers killed by a second stop signal, reported by whichever path finishes first. */
@@ -96,6 +98,17 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.options = options
     this.log = options.logger ?? createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel })
     this.stopped = new Promise((resolve) => { this.#resolveStopped = resolve })
+    // Before the boot, so a save made while the workers start is not missed, and a
+    // watcher that cannot start fails launch() before anything is forked.
+    if (options.watch) {
+      this.#unwatchFiles = startWatch(options.entry, options.config, this.log, {
+        roll: () => this.#rollAfterCurrent(),
+        reloadConfig: async () => {
+          await this.ready
+          return await this.reloadConfig()
+        }
+      })
+    }
     this.ready = this.#boot()
     // The CLI and tests read failures from `stopped` too; an unobserved `ready` must not crash the process.
     this.ready.catch(() => {})
@@ -187,6 +200,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.#unwatchMemory()
     this.#metrics?.dispose()
     if (this.#metricsServer !== null) void stopMetricsServer(this.#metricsServer)
+    this.#unwatchFiles()
     this.#supervisor?.dispose()
     const announce = (): void => {
       this.emit('stopped', result)
@@ -265,6 +279,13 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     return roll
   }
 
+  /** A roll already running (a SIGUSR2) may have started before the change: wait for it, then roll. */
+  async #rollAfterCurrent (): Promise<RollResult> {
+    await this.ready
+    while (this.#roll !== null) await this.#roll.catch(() => null)
+    return await this.reload()
+  }
+
   reloadConfig (): Promise<ConfigReloadResult> {
     let supervisor: Supervisor
     try {
@@ -298,6 +319,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
 
   kill (): Promise<StopResult> {
     const supervisor = this.#supervisor
+    this.#unwatchFiles()
     this.log.warn('stopping now: killing every worker (SIGKILL)')
     if (supervisor === null) return this.stopped
     const killed = supervisor.liveProcs().map((p) => supervisor.describe(p))
@@ -310,6 +332,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
 
   #stop (why: { reason: 'shutdown' | 'crash-loop', error?: FclError }): Promise<StopResult> {
     if (this.#stopping !== null) return this.#stopping
+    this.#unwatchFiles()
     this.#stopping = this.#drainAll(why)
     return this.#stopping
   }
@@ -383,6 +406,7 @@ export function launch (options: LaunchOptions): ClusterHandle {
     throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() was called inside a cluster worker; call it from the primary process only')
   }
   if (launched) throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() can run once per process (node:cluster settings are process-wide)')
+  const handle = new Cluster(resolved)
   launched = true
-  return new Cluster(resolved)
+  return handle
 }

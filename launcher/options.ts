@@ -35,6 +35,11 @@ export interface LaunchOptions {
   restartDelayMax?: number
   /** Replace a worker whose RSS stays above this many MB; 0 turns it off. Default 0. */
   maxMemory?: number
+  /**
+   * Development: a change under the entry's directory rolls the workers (a change
+   * to `config` reloads it instead). Default false.
+   */
+  watch?: boolean
   /** Human-readable logs instead of JSON lines (primary and workers). Default false. */
   prettyLogs?: boolean
   /** pino level for the primary and plugin-style workers. Default `'info'`. */
@@ -86,6 +91,7 @@ export interface ResolvedLaunchOptions {
   readonly restartDelay: number
   readonly restartDelayMax: number
   readonly maxMemory: number
+  readonly watch: boolean
   readonly prettyLogs: boolean
   readonly logLevel: string
   readonly tsLoader: TsLoader
@@ -111,6 +117,7 @@ export const LAUNCH_DEFAULTS = Object.freeze({
   restartDelay: 100,
   restartDelayMax: 15000,
   maxMemory: 0,
+  watch: false,
   prettyLogs: false,
   logLevel: 'info',
   tsLoader: 'auto' as const,
@@ -191,6 +198,8 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   if (!BALANCE_MODES.includes(balance)) fail(`balance must be ${BALANCE_MODES.join(' or ')}, got ${show(balance)}`)
   const control = input.control ?? LAUNCH_DEFAULTS.control
   if (typeof control !== 'boolean') fail(`control must be a boolean, got ${show(control)}`)
+  const watch = input.watch ?? LAUNCH_DEFAULTS.watch
+  if (typeof watch !== 'boolean') fail(`watch must be a boolean, got ${show(watch)}`)
   const prettyLogs = input.prettyLogs ?? LAUNCH_DEFAULTS.prettyLogs
   if (typeof prettyLogs !== 'boolean') fail(`prettyLogs must be a boolean, got ${show(prettyLogs)}`)
   const env = input.env ?? {}
@@ -233,6 +242,7 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
     restartDelay,
     restartDelayMax,
     maxMemory: integer('maxMemory', input.maxMemory, LAUNCH_DEFAULTS.maxMemory, 0),
+    watch,
     prettyLogs,
     logLevel,
     tsLoader,

@@ -12,15 +12,17 @@ export interface LoadSummary {
 /**
  * Bounded keep-alive load on loopback with autocannon's programmatic API.
  * `during` runs while the load is on (a signal at 3 s, a rolling restart...).
+ * Without `rate` (requests per second, all connections together) it is as fast as the machine allows.
  */
-export async function underLoad (opts: { port: number, path?: string, connections?: number, seconds?: number, stopWhenDone?: boolean }, during: () => Promise<void>): Promise<LoadSummary> {
+export async function underLoad (opts: { port: number, path?: string, connections?: number, seconds?: number, rate?: number, stopWhenDone?: boolean }, during: () => Promise<void>): Promise<LoadSummary> {
   let instance!: autocannon.Instance
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon({
       url: `http://127.0.0.1:${opts.port}${opts.path ?? '/'}`,
       connections: opts.connections ?? 32,
       duration: opts.seconds ?? 10,
-      timeout: 10
+      timeout: 10,
+      ...(opts.rate === undefined ? {} : { overallRate: opts.rate })
     }, (err, result) => { if (err !== null && err !== undefined) reject(err); else resolve(result) })
   })
   try {

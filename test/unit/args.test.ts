@@ -39,6 +39,7 @@ const CASES: Array<[keyof LaunchOptions, string[], string, string, unknown]> = [
   ['restartDelay', ['--restart-delay', '50'], 'FCL_RESTART_DELAY', '50', 50],
   ['restartDelayMax', ['--restart-delay-max', '900'], 'FCL_RESTART_DELAY_MAX', '900', 900],
   ['maxMemory', ['--max-memory', '512'], 'FCL_MAX_MEMORY', '512', 512],
+  ['watch', ['--watch'], 'FCL_WATCH', 'true', true],
   ['logLevel', ['--log-level', 'debug'], 'FCL_LOG_LEVEL', 'debug', 'debug'],
   ['tsLoader', ['--ts-loader', 'native'], 'FCL_TS_LOADER', 'native', 'native'],
   ['balance', ['--balance', 'reuseport'], 'FCL_BALANCE', 'reuseport', 'reuseport'],
@@ -84,6 +85,17 @@ t.test('boolean env var FCL_PRETTY_LOGS accepts 1/0, true/false, yes/no, on/off'
   for (const on of ['1', 'true', 'YES', 'on']) t.equal(launch(['app.js'], { FCL_PRETTY_LOGS: on }).prettyLogs, true, on)
   for (const off of ['0', 'false', 'no', 'Off']) t.equal(launch(['app.js'], { FCL_PRETTY_LOGS: off }).prettyLogs, false, off)
   t.throws(() => launch(['app.js'], { FCL_PRETTY_LOGS: 'maybe' }), { ...USAGE, message: /FCL_PRETTY_LOGS/ })
+})
+
+t.test('--watch takes no value; FCL_WATCH is a boolean like FCL_PRETTY_LOGS', async (t) => {
+  for (const on of ['1', 'true', 'yes', 'ON']) t.equal(launch(['app.js'], { FCL_WATCH: on }).watch, true, on)
+  for (const off of ['0', 'false', 'No', 'off']) t.equal(launch(['app.js'], { FCL_WATCH: off }).watch, false, off)
+  t.equal(launch(['--watch', 'app.js'], { FCL_WATCH: '0' }).watch, true, 'the flag wins over the env var')
+  t.equal(launch(['app.js'], { FCL_WATCH: '' }).watch, undefined, 'empty counts as unset')
+  t.equal(launch(['app.js', '--watch']).entry, 'app.js', 'the flag does not take the entry as its value')
+  t.throws(() => launch(['app.js'], { FCL_WATCH: 'sometimes' }), { ...USAGE, message: /FCL_WATCH must be true or false, got "sometimes"/ })
+  t.throws(() => parseCliArgs(['--watch=yes', 'app.js'], {}), { ...USAGE, message: /--watch/ })
+  t.match(usage(), /--watch\s+development: roll the workers when a file under the entry's directory changes \[FCL_WATCH\]/)
 })
 
 t.test('usage mistakes throw FCL_ERR_CLI_USAGE naming the flag or env var', async (t) => {

@@ -25,8 +25,8 @@ function deepFreeze<T> (value: T): T {
 
 t.test('fills every default and resolves the entry from cwd', async (t) => {
   const resolved = resolve()
-  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control } = resolved
-  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control }, LAUNCH_DEFAULTS)
+  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control } = resolved
+  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control }, LAUNCH_DEFAULTS)
   t.equal(resolved.metricsPort, null)
   t.equal(resolved.name, 'app-3000', 'the default name is the entry\'s base name and the port')
   t.equal(resolved.entry, path.join(dir, 'app.js'))
@@ -88,6 +88,15 @@ t.test('a metrics port turns metrics on and must differ from the app port', asyn
   t.throws(() => resolve({ metricsPort: 0 }), { ...LAUNCH, message: /^metricsPort / })
   t.throws(() => resolve({ metrics: 'yes' as unknown as boolean }), { ...LAUNCH, message: /^metrics must be a boolean/ })
   t.throws(() => resolve({ metricsHost: '' }), { ...LAUNCH, message: /^metricsHost / })
+})
+
+t.test('watch is a boolean, off by default, and allowed with either balance mode', async (t) => {
+  t.equal(resolve().watch, false)
+  t.equal(resolve({ watch: true }).watch, true)
+  t.equal(resolve({ watch: true, balance: 'reuseport', port: 8080 }).watch, true)
+  for (const value of ['yes', 1, 'false']) {
+    t.throws(() => resolve({ watch: value } as Record<string, unknown>), { ...LAUNCH, message: /^watch must be a boolean, got / }, String(value))
+  }
 })
 
 t.test('balance reuseport needs a fixed port', async (t) => {
