@@ -17,6 +17,7 @@ import {
 } from '../lib/protocol.js'
 import { ENV } from '../lib/worker-link.js'
 import { nextCrashStreak, restartDelayFor, shouldGiveUp, type BackoffPolicy } from './backoff.js'
+import { compileCacheEnv } from './compile-cache.js'
 import type { ResolvedLaunchOptions } from './options.js'
 
 /**
@@ -202,6 +203,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #fork (workerId: number, cause: ForkCause): WorkerProc {
     const o = this.#options
     const env: Record<string, string> = {
+      ...compileCacheEnv(),
       ...o.env,
       [ENV.WORKER_ID]: String(workerId),
       NODE_APP_INSTANCE: String(workerId),

@@ -48,10 +48,11 @@ if (unsupported !== null) {
     const cli = spawnCli(t, ['-w', '2', '--balance', 'reuseport', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
     await cli.waitFor(/2\/2 workers ready/)
     const before = await pidsServing(port, 40)
-    const load = await underLoad({ port, connections: 32, seconds: 10 }, async () => {
+    const load = await underLoad({ port, connections: 32, seconds: 30, stopWhenDone: true }, async () => {
       await sleep(2000)
       cli.signal('SIGUSR2')
       await cli.waitFor(/rolling restart done: 2\/2 workers replaced/, 20000)
+      await sleep(1000)
     })
     t.comment(`reuseport rolling restart under load: ${load.total} requests, ${load.errors} errors, ${load.non2xx} non-2xx`)
     t.ok(load.total > 1000, `load ran (${load.total} requests)`)
@@ -124,8 +125,6 @@ t.test('reuseport with net.ipv4.tcp_migrate_req=1: a roll under new-connection l
   t.equal(migrated.timeouts, 0)
   t.equal(migrated.non2xx, 0)
   t.equal(migrated.code, 0, 'the cluster stopped cleanly')
-  // Measured, not asserted: how many the kernel resets without the setting (0 to a few per roll).
-  const plain = await rollInNamespace(0)
-  t.comment(`tcp_migrate_req=0: ${plain.total} requests, ${plain.errors} errors (connections reset in a closing listener's queue)`)
-  t.equal(plain.non2xx, 0)
+  // Without the setting the kernel resets a few queued connections per roll: measured, not
+  // asserted, by `npm run bench` (reload under Connection: close load, ours-reuseport).
 })

@@ -1,6 +1,7 @@
 import path from 'node:path'
 import t from 'tap'
 import { nodeStripsTypes } from '../../launcher/ts-loader.js'
+import { compileCacheSupported } from '../../launcher/compile-cache.js'
 import { FIXTURES, forkedPids, freePort, request, spawnCli, pidsServing } from '../helpers/process.js'
 
 t.test('2 workers from a plugin-style .ts entry: distinct pids, honest probes', async (t) => {
@@ -70,8 +71,10 @@ t.test(`a .ts entry with --ts-loader auto: ${nodeStripsTypes() ? 'Node strips th
   const port = await freePort()
   const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
   await cli.waitFor(/1\/1 workers ready/)
-  const { execArgv } = (await request(port, '/exec-argv')).json() as { execArgv: string[] }
+  const { execArgv, compileCache } = (await request(port, '/exec-argv')).json() as { execArgv: string[], compileCache: string | null }
   t.equal(usesTsx(execArgv), !nodeStripsTypes(), `worker execArgv: ${JSON.stringify(execArgv)}`)
+  // The test runner's environment may name a folder of its own; either way Node >= 22.1 workers have one.
+  t.equal(compileCache !== null, compileCacheSupported() || process.env.NODE_COMPILE_CACHE !== undefined, `worker NODE_COMPILE_CACHE: ${String(compileCache)}`)
   t.match(cli.output(), nodeStripsTypes() ? /Node's own type stripping/ : /tsx loader/)
   cli.signal('SIGTERM')
   t.equal((await cli.exited()).code, 0)

@@ -7,7 +7,8 @@ import { underLoad } from '../helpers/load.js'
 import { FIXTURES, freePort, hasProgram, ROOT, spawnCli, spawnProcess, waitUntil, type Running, type Teardown } from '../helpers/process.js'
 
 const CONFIG = path.join(ROOT, 'examples/deploy/haproxy.cfg')
-const APP = path.join(FIXTURES, 'plugin-app.ts')
+// A JavaScript entry: this test is about HAProxy and the drain, not the TypeScript loader.
+const APP = path.join(FIXTURES, 'self-start.mjs')
 
 /** `show stat` over the admin socket: server name -> status (UP, DOWN, ...). */
 function serverStatus (socket: string): Promise<Map<string, string>> {

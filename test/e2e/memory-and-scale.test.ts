@@ -9,11 +9,12 @@ t.test('a worker above --max-memory is replaced with 0 failed requests under loa
   const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--max-memory', '200', path.join(FIXTURES, 'plugin-app.ts')])
   await cli.waitFor(/2\/2 workers ready/)
   let bloated = 0
-  const load = await underLoad({ port, connections: 16, seconds: 12 }, async () => {
+  const load = await underLoad({ port, connections: 16, seconds: 30, stopWhenDone: true }, async () => {
     await sleep(1000)
     bloated = (await request(port, '/bloat?mb=300')).json().pid
     await cli.waitFor(new RegExp(`worker \\d \\(pid ${bloated}\\) uses \\d+ MB RSS, above --max-memory 200 MB; replacing it`), 10000)
     await cli.waitFor(new RegExp(`pid ${bloated}\\) exited with code 0 after draining`), 10000)
+    await sleep(1000)
   })
   t.comment(`memory recycling under load: ${load.total} requests, ${load.errors} errors, ${load.non2xx} non-2xx`)
   t.equal(load.errors, 0, 'no failed requests')

@@ -11,10 +11,12 @@ t.test('SIGUSR2 under load: 0 errors, 0 non-2xx, every worker pid is new', async
   const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
   await cli.waitFor(/2\/2 workers ready/)
   const before = await pidsServing(port)
-  const load = await underLoad({ port, connections: 32, seconds: 10 }, async () => {
-    await sleep(3000)
+  // The load runs from 2 s before the roll until 1 s after it (bounded at 30 s).
+  const load = await underLoad({ port, connections: 32, seconds: 30, stopWhenDone: true }, async () => {
+    await sleep(2000)
     cli.signal('SIGUSR2')
     await cli.waitFor(/rolling restart done: 2\/2 workers replaced/, 20000)
+    await sleep(1000)
   })
   t.comment(`rolling restart under load: ${load.total} requests, ${load.errors} errors, ${load.non2xx} non-2xx`)
   t.ok(load.total > 1000, `load ran (${load.total} requests)`)
@@ -41,10 +43,11 @@ t.test('a replacement that throws at start aborts the roll; the old workers keep
   await cli.waitFor(/2\/2 workers ready/)
   const before = await pidsServing(port)
   writeFileSync(marker, 'bad deploy')
-  const load = await underLoad({ port, connections: 32, seconds: 6 }, async () => {
+  const load = await underLoad({ port, connections: 32, seconds: 20, stopWhenDone: true }, async () => {
     await sleep(1000)
     cli.signal('SIGUSR2')
     await cli.waitFor(/rolling restart 1\/2 failed: .*bad deploy: marker file present.*old workers keep serving/, 15000)
+    await sleep(1000)
   })
   t.equal(load.errors, 0, 'no failed requests')
   t.equal(load.non2xx, 0, 'no non-2xx responses')
