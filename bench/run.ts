@@ -92,7 +92,8 @@ async function measureThroughput (pm2: Pm2Home): Promise<void> {
     for (const name of order) {
       await withSubject(name, workers, pm2, async (s) => {
         for (const [key, route] of [['hello', '/'], ['cpu', '/cpu']] as const) {
-          await runLoad({ port: s.port, path: route, seconds: 1 })
+          // A warm-up second (JIT, connection set-up); the quick smoke run skips it.
+          if (!quick) await runLoad({ port: s.port, path: route, seconds: 1 })
           const before = s.managerPid === null ? null : processUsage(s.managerPid)
           const res = await runLoad({ port: s.port, path: route, seconds })
           const after = s.managerPid === null ? null : processUsage(s.managerPid)
@@ -143,7 +144,8 @@ async function measureConnections (pm2: Pm2Home): Promise<void> {
  * matters (round-robin vs reuseport).
  */
 async function measureReload (pm2: Pm2Home): Promise<void> {
-  const loadSeconds = Math.max(4, seconds)
+  // Long enough that the reload happens well inside the load (a quarter in).
+  const loadSeconds = Math.max(quick ? 3 : 4, seconds)
   const runs: Array<{ name: SubjectName, close: boolean }> = [
     ...(['pm2', 'ours', ...REUSEPORT] as SubjectName[]).map((name) => ({ name, close: false })),
     ...(['ours', ...REUSEPORT] as SubjectName[]).map((name) => ({ name, close: true }))
