@@ -34,7 +34,7 @@ function serverStatus (socket: string): Promise<Map<string, string>> {
 }
 
 function startInstance (t: Teardown, port: number): Running {
-  return spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--drain-delay', '2500', '--grace-timeout', '15000', APP])
+  return spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--drain-delay', '2000', '--grace-timeout', '15000', APP])
 }
 
 t.test('HAProxy probing /ready moves traffic with 0 failed requests through a roll, a stop and a restart of each instance',
@@ -69,8 +69,10 @@ t.test('HAProxy probing /ready moves traffic with 0 failed requests through a ro
     })()
     const upAgain = (name: 'a' | 'b'): Promise<void> => waitUntil(async () => (await serverStatus(stats)).get(name) === 'UP', 15000, `${name} UP again`)
 
-    const load = await underLoad({ port: front, connections: 16, seconds: 60, stopWhenDone: true }, async () => {
-      await new Promise((resolve) => setTimeout(resolve, 1000))
+    // A steady 2,000 requests per second keeps every transition under traffic and leaves the
+    // CPUs to the instances' starts and rolls (flat out, each step takes twice as long on 2 CPUs).
+    const load = await underLoad({ port: front, connections: 16, rate: 2000, seconds: 60, stopWhenDone: true }, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 500))
       // (a) rolling restart of A
       a.signal('SIGUSR2')
       await a.waitFor(/rolling restart done: 2\/2/, 20000)
@@ -86,7 +88,7 @@ t.test('HAProxy probing /ready moves traffic with 0 failed requests through a ro
       b = startInstance(t, portB)
       await b.waitFor(/2\/2 workers ready/)
       await upAgain('b')
-      await new Promise((resolve) => setTimeout(resolve, 1000))
+      await new Promise((resolve) => setTimeout(resolve, 500))
     })
     polling = false
     await poller

@@ -118,8 +118,8 @@ t.test('--watch: a save rolls to the new code under load; a broken save keeps th
 t.test('--watch: a burst of saves makes one roll; saves during a roll make exactly one more', { timeout: 90000 }, async (t) => {
   const app = copyApp(t)
   const port = await freePort()
-  // Each start takes 700 ms more, so a roll surely outlasts the saves made during it.
-  const cli = spawnCli(t, ['--watch', '-w', '2', '-p', String(port), '--host', '127.0.0.1', app.entry], { env: { WATCH_APP_START_DELAY: '700' } })
+  // Each start takes 500 ms more, so a roll surely outlasts the saves made during it.
+  const cli = spawnCli(t, ['--watch', '-w', '2', '-p', String(port), '--host', '127.0.0.1', app.entry], { env: { WATCH_APP_START_DELAY: '500' } })
   await cli.waitFor(/2\/2 workers ready/)
 
   for (let i = 1; i <= 5; i++) {
@@ -127,8 +127,8 @@ t.test('--watch: a burst of saves makes one roll; saves during a roll make exact
     await sleep(40)
   }
   await waitUntil(() => count(cli, ROLL_DONE) === 1, 30000, 'the roll')
-  // Well past the debounce: a second roll would have begun by now.
-  await sleep(1500)
+  // Well past the 300 ms debounce: a second roll would have begun by now.
+  await sleep(1000)
   const burstRolls = count(cli, ROLL_START)
   t.comment(`5 saves 40 ms apart: ${burstRolls} roll(s)`)
   t.ok(burstRolls >= 1 && burstRolls <= 2, `5 quick saves make one roll, at most two (${burstRolls})`)
@@ -143,7 +143,7 @@ t.test('--watch: a burst of saves makes one roll; saves during a roll make exact
     await sleep(40)
   }
   await waitUntil(() => count(cli, ROLL_DONE) === burstRolls + 2, 30000, 'two more rolls')
-  await sleep(1500)
+  await sleep(1000)
   t.equal(count(cli, ROLL_START) - startsBefore, 2, 'the saves made during the roll make exactly one more')
   t.match(cli.output(), /file change: app\.mjs; rolling restart after the current one/)
   t.same([...(await answers(port)).values()].map((a) => a.text), ['during-4', 'during-4'], 'the last save is served')
@@ -170,7 +170,7 @@ t.test('--watch: ignored folders and editor temp files roll nothing; the --confi
   app.write('dist/app.js', '')
   app.write('.app.mjs.swp', '')
   app.write('app.mjs~', SOURCE)
-  await sleep(1500)
+  await sleep(1000)
   t.notMatch(cli.output(), /file change/, 'no change was reported')
   t.equal(forkedPids(cli).length, 2, 'no roll')
 
