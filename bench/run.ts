@@ -28,7 +28,7 @@ const { values } = parseArgs({
   strict: true
 })
 const quick = values.quick === true
-const seconds = Number(values.duration ?? (quick ? 2 : 8))
+const seconds = Number(values.duration ?? (quick ? 1 : 8))
 const rounds = Number(values.rounds ?? (quick ? 1 : 3))
 if (!Number.isInteger(seconds) || seconds < 1 || !Number.isInteger(rounds) || rounds < 1) {
   console.error('Error: --duration and --rounds must be whole numbers >= 1')

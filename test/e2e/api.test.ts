@@ -12,14 +12,14 @@ process.env.XDG_RUNTIME_DIR = runtimeDir(t)
 t.test('launch(): the programmatic handle drives the same lifecycle as the signals', async (t) => {
   t.throws(() => launch({ entry: 'nope.ts' }), FclOptionsError, 'bad options throw synchronously, before any fork')
   const port = await freePort()
-  const handle = launch({ entry: path.join(FIXTURES, 'plugin-app.ts'), workers: 2, port, host: '127.0.0.1', logger: pino({ level: 'silent' }) })
+  const handle = launch({ entry: path.join(FIXTURES, 'lifecycle-app.mjs'), workers: 2, port, host: '127.0.0.1', logger: pino({ level: 'silent' }) })
   t.teardown(async () => { await handle.kill() })
   await handle.ready
   t.equal(handle.workers().length, 2)
   t.same(handle.instance(), { ready: 2, total: 2, state: 'running' })
   const before = handle.workers().map((w) => w.pid)
   const status = handle.status()
-  t.match(status, { pid: process.pid, name: `plugin-app-${port}`, instance: { ready: 2, total: 2 }, configVersion: 1, lastRoll: null, lastConfigReload: null })
+  t.match(status, { pid: process.pid, name: `lifecycle-app-${port}`, instance: { ready: 2, total: 2 }, configVersion: 1, lastRoll: null, lastConfigReload: null })
   t.same(status.workers.map((w) => w.pid), before)
   t.ok(status.control !== null && statSync(status.control).isSocket(), 'the control socket is open')
 

@@ -22,7 +22,7 @@ t.test('round-robin (default): only the primary listens on the port', async (t) 
 if (unsupported !== null) {
   t.test('reuseport is refused here with a clear error, nothing forked', async (t) => {
     const port = await freePort()
-    const cli = spawnCli(t, ['--balance', 'reuseport', '-p', String(port), path.join(FIXTURES, 'plugin-app.ts')])
+    const cli = spawnCli(t, ['--balance', 'reuseport', '-p', String(port), path.join(FIXTURES, 'lifecycle-app.mjs')])
     const { code } = await cli.exited(10000)
     t.equal(code, 2)
     t.match(cli.output(), /^Error: --balance reuseport needs (Linux|Node\.js >= 22\.12 or >= 23\.1)/m)
@@ -32,7 +32,7 @@ if (unsupported !== null) {
 } else {
   t.test('reuseport: each worker owns a listening socket, the primary none; both serve', async (t) => {
     const port = await freePort()
-    const cli = spawnCli(t, ['-w', '2', '--balance', 'reuseport', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+    const cli = spawnCli(t, ['-w', '2', '--balance', 'reuseport', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
     await cli.waitFor(/2\/2 workers ready/)
     const workers = forkedPids(cli)
     t.same([...listenerPids(port)].sort(), [...workers].sort(), 'the kernel hands connections to the workers directly')
@@ -45,11 +45,11 @@ if (unsupported !== null) {
 
   t.test('reuseport: SIGUSR2 under load has 0 failed requests; every pid is new', async (t) => {
     const port = await freePort()
-    const cli = spawnCli(t, ['-w', '2', '--balance', 'reuseport', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+    const cli = spawnCli(t, ['-w', '2', '--balance', 'reuseport', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
     await cli.waitFor(/2\/2 workers ready/)
     const before = await pidsServing(port, 40)
     const load = await underLoad({ port, connections: 32, seconds: 30, stopWhenDone: true }, async () => {
-      await sleep(2000)
+      await sleep(1000)
       cli.signal('SIGUSR2')
       await cli.waitFor(/rolling restart done: 2\/2 workers replaced/, 20000)
       await sleep(1000)
@@ -90,7 +90,7 @@ if (unsupported !== null) {
     const port = await freePort()
     const other = net.createServer().listen(port, '127.0.0.1')
     t.teardown(() => { other.close() })
-    const cli = spawnCli(t, ['-w', '2', '--balance', 'reuseport', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+    const cli = spawnCli(t, ['-w', '2', '--balance', 'reuseport', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
     const { code } = await cli.exited(10000)
     t.equal(code, 1)
     t.match(cli.output(), /port \d+ on 127\.0\.0\.1 is already in use/)
@@ -98,7 +98,7 @@ if (unsupported !== null) {
   })
 
   t.test('reuseport: port 0 is a usage error', async (t) => {
-    const cli = spawnCli(t, ['--balance', 'reuseport', '-p', '0', path.join(FIXTURES, 'plugin-app.ts')])
+    const cli = spawnCli(t, ['--balance', 'reuseport', '-p', '0', path.join(FIXTURES, 'lifecycle-app.mjs')])
     t.equal((await cli.exited(10000)).code, 2)
     t.match(cli.output(), /^Error: balance reuseport needs a fixed port, got port 0/m)
   })

@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import { FIXTURES, forkedPids, freePort, spawnCli } from '../helpers/process.js'
 
-const APP = path.join(FIXTURES, 'plugin-app.ts')
+const APP = path.join(FIXTURES, 'lifecycle-app.mjs')
 
 function assertOneLineError (t: Test, output: string, pattern: RegExp): void {
   t.match(output, pattern)

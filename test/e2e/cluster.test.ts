@@ -47,7 +47,7 @@ for (const [entry, style] of Object.entries(STYLES)) {
 
 t.test('WEB_CONCURRENCY=3 gives 3 workers', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')], { env: { WEB_CONCURRENCY: '3' } })
+  const cli = spawnCli(t, ['-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')], { env: { WEB_CONCURRENCY: '3' } })
   await cli.waitFor(/3\/3 workers ready/)
   t.equal((await pidsServing(port, 30)).size, 3)
   t.match((await request(port, '/ready')).json(), { workers: { ready: 3, total: 3 } })

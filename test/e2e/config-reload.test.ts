@@ -19,7 +19,7 @@ t.test('SIGHUP reloads --config everywhere; replacements get it; a bad file chan
   const file = path.join(dir, 'config.json')
   writeFileSync(file, JSON.stringify({ value: 'one' }))
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--config', file, path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--config', file, path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/2\/2 workers ready/)
   t.same([...(await valuesServed(port)).values()], ['one', 'one'])
 
@@ -53,7 +53,7 @@ t.test('SIGHUP reloads --config everywhere; replacements get it; a bad file chan
 
 t.test('without --config, SIGHUP still runs the reload handlers', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/2\/2 workers ready/)
   cli.signal('SIGHUP')
   await cli.waitFor(/config reloaded on 2\/2 workers/)

@@ -12,7 +12,7 @@ t.setTimeout(300000)
 // JavaScript entries where the TypeScript fixture's extras are not needed: no
 // compile step in every worker, so this file weighs less on the tests beside it.
 const APP = path.join(FIXTURES, 'self-start.mjs')
-const TS_APP = path.join(FIXTURES, 'plugin-app.ts')
+const FAILING_APP = path.join(FIXTURES, 'lifecycle-app.mjs')
 const NO_PLUGIN = path.join(FIXTURES, 'no-plugin.mjs')
 
 /** Runs one CLI command against the instances of `runtime`; bounded, like every wait here. */
@@ -118,7 +118,7 @@ t.test('reload under load loses nothing; reload-config, scale 3 and stop print t
 
   let reload: { code: number | null, out: string } | undefined
   const load = await underLoad({ port, connections: 32, seconds: 20, stopWhenDone: true }, async () => {
-    await sleep(2000)
+    await sleep(1000)
     reload = await command(t, runtime, ['reload'])
     await sleep(1000)
   })
@@ -165,7 +165,7 @@ t.test('failed actions exit 1: a roll that fails, a config file that is rejected
   const configFile = path.join(dir, 'config.json')
   writeFileSync(configFile, '{ "value": 1 }')
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--config', configFile, TS_APP], { env: { XDG_RUNTIME_DIR: runtime, FAIL_MARKER: marker } })
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--config', configFile, FAILING_APP], { env: { XDG_RUNTIME_DIR: runtime, FAIL_MARKER: marker } })
   await cli.waitFor(/2\/2 workers ready/, 30000)
 
   writeFileSync(marker, 'bad deploy')

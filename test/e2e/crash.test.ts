@@ -46,7 +46,7 @@ t.test('kill -9 of a worker: a new pid with the same workerId serves within 2 s;
 
 t.test('kill -9 of the primary: no worker outlives it by more than 2 s', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/2\/2 workers ready/)
   const workers = forkedPids(cli)
   t.equal(workers.length, 2)
@@ -58,7 +58,7 @@ t.test('kill -9 of the primary: no worker outlives it by more than 2 s', async (
 
 t.test('a worker that keeps crashing makes the launcher give up with exit 1', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', '--max-restarts', '2', '--restart-delay', '50', '--min-uptime', '60000', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', '--max-restarts', '2', '--restart-delay', '50', '--min-uptime', '60000', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/1\/1 workers ready/)
   for (let i = 0; i < 3; i++) {
     const pids = forkedPids(cli)

@@ -6,7 +6,7 @@ import { FIXTURES, freePort, request, spawnCli, waitUntil, pidsServing } from '.
 
 t.test('a worker above --max-memory is replaced with 0 failed requests under load', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--max-memory', '200', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--max-memory', '200', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/2\/2 workers ready/)
   let bloated = 0
   const load = await underLoad({ port, connections: 16, seconds: 30, stopWhenDone: true }, async () => {
@@ -28,7 +28,7 @@ t.test('a worker above --max-memory is replaced with 0 failed requests under loa
 
 t.test('SIGTTIN adds a worker, SIGTTOU removes one, never below 1', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/2\/2 workers ready/)
   cli.signal('SIGTTIN')
   await cli.waitFor(/scaled to 3 workers/)

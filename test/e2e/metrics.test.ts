@@ -5,7 +5,7 @@ import { underLoad, sleep } from '../helpers/load.js'
 import { scrape, sampleSum } from '../helpers/metrics.js'
 import { FIXTURES, forkedPids, freePort, request, spawnCli, waitUntil } from '../helpers/process.js'
 
-const APP = path.join(FIXTURES, 'metrics-app.ts')
+const APP = path.join(FIXTURES, 'metrics-app.mjs')
 
 /** Exactly `amount` requests to `/`, spread over several connections (so over both workers). */
 async function sendExactly (port: number, amount: number): Promise<number> {

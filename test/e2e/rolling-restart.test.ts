@@ -8,12 +8,12 @@ import { FIXTURES, forkedPids, freePort, isAlive, request, spawnCli, pidsServing
 
 t.test('SIGUSR2 under load: 0 errors, 0 non-2xx, every worker pid is new', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/2\/2 workers ready/)
   const before = await pidsServing(port)
   // The load runs from 2 s before the roll until 1 s after it (bounded at 30 s).
   const load = await underLoad({ port, connections: 32, seconds: 30, stopWhenDone: true }, async () => {
-    await sleep(2000)
+    await sleep(1000)
     cli.signal('SIGUSR2')
     await cli.waitFor(/rolling restart done: 2\/2 workers replaced/, 20000)
     await sleep(1000)
@@ -39,7 +39,7 @@ t.test('a replacement that throws at start aborts the roll; the old workers keep
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const marker = path.join(dir, 'broken')
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')], { env: { FAIL_MARKER: marker } })
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')], { env: { FAIL_MARKER: marker } })
   await cli.waitFor(/2\/2 workers ready/)
   const before = await pidsServing(port)
   writeFileSync(marker, 'bad deploy')
@@ -61,7 +61,7 @@ t.test('a replacement that throws at start aborts the roll; the old workers keep
 
 t.test('a second SIGUSR2 during a roll is ignored with a log line', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/2\/2 workers ready/)
   cli.signal('SIGUSR2')
   await cli.waitFor(/rolling restart 1\/2/)

@@ -5,7 +5,7 @@ import { FIXTURES, forkedPids, freePort, isAlive, request, spawnCli, waitUntil }
 
 t.test('SIGTERM: in-flight request completes, readiness 503 during the drain delay, liveness 200, exit 0', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--drain-delay', '1500', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--drain-delay', '1500', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/2\/2 workers ready/)
   const workers = forkedPids(cli)
   const slow = request(port, '/slow?ms=2000')
@@ -32,7 +32,7 @@ t.test('SIGTERM: in-flight request completes, readiness 503 during the drain del
 
 t.test('a worker that does not finish is killed at the grace timeout; exit 1 names it', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', '--grace-timeout', '1500', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', '--grace-timeout', '1500', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/1\/1 workers ready/)
   const hanging = request(port, '/hang', { timeoutMs: 8000 }).catch((err: Error) => err)
   await sleep(200)
@@ -47,7 +47,7 @@ t.test('a worker that does not finish is killed at the grace timeout; exit 1 nam
 
 t.test('a second SIGINT stops at once', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/1\/1 workers ready/)
   void request(port, '/hang', { timeoutMs: 8000 }).catch(() => {})
   await sleep(200)
@@ -61,7 +61,7 @@ t.test('a second SIGINT stops at once', async (t) => {
 
 t.test('Ctrl+C (SIGINT to the whole process group) behaves like one SIGINT', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/2\/2 workers ready/)
   const slow = request(port, '/slow?ms=1000')
   await sleep(200)
@@ -73,7 +73,7 @@ t.test('Ctrl+C (SIGINT to the whole process group) behaves like one SIGINT', asy
 
 t.test('SIGTERM while workers are still starting stops at once with exit 0', async (t) => {
   const port = await freePort()
-  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'plugin-app.ts')])
+  const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])
   await cli.waitFor(/worker 1 forked/)
   const stopAt = Date.now()
   cli.signal('SIGTERM')
