@@ -1,4 +1,5 @@
 import autocannon from 'autocannon'
+import type { Test } from 'tap'
 
 export interface LoadSummary {
   total: number
@@ -46,3 +47,11 @@ export async function underLoad (opts: { port: number, path?: string, connection
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** What every zero-downtime test asserts of its load: it ran, and not one request failed. */
+export function assertNothingFailed (t: Test, load: LoadSummary, minRequests = 1000): void {
+  t.ok(load.total > minRequests, `load ran (${load.total} requests)`)
+  t.equal(load.errors, 0, 'no failed requests')
+  t.equal(load.timeouts, 0, 'no timeouts')
+  t.equal(load.non2xx, 0, 'no non-2xx responses')
+}
