@@ -9,14 +9,15 @@
  * `NODE_DISABLE_COMPILE_CACHE=1` turns it off; when neither is set, workers use
  * the folder Node itself defaults to. On Node 20 this does nothing.
  */
-import { createRequire } from 'node:module'
+import nodeModule from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 
-const nodeModule = createRequire(import.meta.url)('node:module') as { enableCompileCache?: (dir?: string) => unknown }
+// The Node 20 type definitions this package builds against do not know the function.
+const { enableCompileCache } = nodeModule as { enableCompileCache?: (dir?: string) => unknown }
 
 export function compileCacheSupported (): boolean {
-  return typeof nodeModule.enableCompileCache === 'function'
+  return typeof enableCompileCache === 'function'
 }
 
 /** Extra environment for workers: the cache folder, unless Node lacks the cache or the user chose already. */
