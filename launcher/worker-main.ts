@@ -59,12 +59,13 @@ process.on('uncaughtException', (err) => { void failWorker(err) })
 process.on('unhandledRejection', (reason) => { void failWorker(reason) })
 
 let lastElu = performance.eventLoopUtilization()
-setInterval(function reportStats () {
+function reportStats (): void {
   const memory = process.memoryUsage()
   const elu = performance.eventLoopUtilization(lastElu)
   lastElu = performance.eventLoopUtilization()
   link.send(createMessage({ type: 'fcl:stats', rss: memory.rss, heapUsed: memory.heapUsed, elu: elu.utilization, requests: link.requests }))
-}, STATS_INTERVAL_MS).unref()
+}
+setInterval(reportStats, STATS_INTERVAL_MS).unref()
 
 interface EntryModule {
   default?: unknown
@@ -89,4 +90,6 @@ async function main (): Promise<void> {
   // Otherwise the entry started its own server while it was imported.
 }
 
-main().catch(failWorker)
+// A first report once the entry is loaded, so `status` shows a new worker's memory at once
+// instead of "-" until the first interval.
+main().then(reportStats, failWorker)
