@@ -428,6 +428,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         hint: 'the entry must call listen (or export a plugin); raise --ready-timeout if start-up is slow'
       })
     }
+    if (fatal?.code === 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX') {
+      // Node's type stripping only erases types; enums, namespaces and parameter properties
+      // need code generated, which tsx does.
+      return new FclError(ERROR_CODES.WORKER_START, `${who} failed to start: ${fatal.message}`, {
+        hint: 'this TypeScript needs a transform, not only type stripping: start with --ts-loader tsx (FCL_TS_LOADER=tsx)'
+      })
+    }
     const reason = fatal === null ? describeExit(info) : fatal.message
     return new FclError(ERROR_CODES.WORKER_START, `${who} failed to start: ${reason}`, {
       hint: 'the worker\'s own log above has the details'

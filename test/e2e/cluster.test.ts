@@ -89,3 +89,20 @@ t.test('--ts-loader tsx forces the tsx loader on any Node', async (t) => {
   cli.signal('SIGTERM')
   t.equal((await cli.exited()).code, 0)
 })
+
+t.test('an enum under Node\'s type stripping: exit 1 with a hint to use --ts-loader tsx; with tsx it serves', { skip: nodeStripsTypes() ? false : 'this Node cannot strip types: tsx runs every .ts entry' }, async (t) => {
+  const entry = path.join(FIXTURES, 'enum-app.ts')
+  const native = spawnCli(t, ['-w', '1', '-p', String(await freePort()), '--host', '127.0.0.1', entry])
+  t.equal((await native.exited(15000)).code, 1)
+  const text = native.lines().filter((l) => !l.startsWith('{')).join('\n')
+  t.match(text, /^Error: worker 0 \(pid \d+\) failed to start: TypeScript enum is not supported in strip-only mode$/m)
+  t.match(text, /^Hint: .*--ts-loader tsx/m)
+  t.notMatch(text, /^\s+at /m, 'no stack trace')
+
+  const port = await freePort()
+  const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', '--ts-loader', 'tsx', entry])
+  await cli.waitFor(/1\/1 workers ready/)
+  t.same((await request(port, '/')).json(), { color: 'green' })
+  cli.signal('SIGTERM')
+  t.equal((await cli.exited()).code, 0)
+})
