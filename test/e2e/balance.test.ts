@@ -104,8 +104,9 @@ if (unsupported !== null) {
 // Every request a new connection: the case where a closing listener's accept queue
 // matters. Each run gets a network namespace of its own (its loopback, its sysctls),
 // so the kernel setting is tested without touching the machine's.
-const canUnshare = unsupported === null && process.getuid?.() === 0 && hasProgram('unshare') && hasProgram('ip') && hasProgram('sysctl')
-t.test('reuseport with net.ipv4.tcp_migrate_req=1: a roll under new-connection load loses nothing', { skip: canUnshare ? false : 'needs root, unshare, ip and sysctl (CI has them)' }, async (t) => {
+const canUnshare = process.getuid?.() === 0 && hasProgram('unshare') && hasProgram('ip') && hasProgram('sysctl')
+const skipMigrate = unsupported !== null ? `reuseport is not available here: ${unsupported}` : canUnshare ? false : 'needs root, unshare, ip and sysctl (CI has them)'
+t.test('reuseport with net.ipv4.tcp_migrate_req=1: a roll under new-connection load loses nothing', { skip: skipMigrate }, async (t) => {
   async function rollInNamespace (migrate: 0 | 1): Promise<{ total: number, errors: number, non2xx: number, timeouts: number, code: number }> {
     const script = `ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=${migrate} && exec "${process.execPath}" "${path.join(FIXTURES, 'roll-new-connections.mjs')}"`
     const run = spawnProcess(t, 'unshare', ['--net', 'sh', '-c', script])
