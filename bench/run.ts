@@ -230,4 +230,3 @@ main().catch((err: unknown) => {
   console.error(err)
   process.exit(1)
 })
-

@@ -131,4 +131,3 @@ export async function startSubject (name: SubjectName, n: number, port: number, 
     stop: async () => { await stopChild(child) }
   }
 }
-

@@ -76,17 +76,17 @@ export class ClusterMetrics {
     this.#supervisor = supervisor
     this.#log = log
     const registers = [this.registry]
-    new Gauge({
+    this.registry.registerMetric(new Gauge({
       name: 'fcl_workers',
       help: 'Worker processes by state (a slot being replaced shows both processes)',
       labelNames: ['state'] as const,
-      registers,
+      registers: [],
       collect () {
         const counts: Record<string, number> = { starting: 0, ready: 0, draining: 0 }
         for (const w of supervisor.workers()) counts[w.state] = (counts[w.state] ?? 0) + 1
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n)
       }
-    })
+    }))
     this.#restarts = new Counter({ name: 'fcl_worker_restarts_total', help: 'Workers started after boot, by reason', labelNames: ['reason'] as const, registers })
     for (const reason of Object.values(RESTART_REASONS)) this.#restarts.inc({ reason }, 0)
     this.#rolls = new Counter({ name: 'fcl_rolling_restarts_total', help: 'Rolling restarts, by result', labelNames: ['result'] as const, registers })

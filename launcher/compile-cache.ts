@@ -26,4 +26,3 @@ export function compileCacheEnv (env: NodeJS.ProcessEnv = process.env, supported
   if (env.NODE_DISABLE_COMPILE_CACHE !== undefined || (env.NODE_COMPILE_CACHE ?? '') !== '') return {}
   return { NODE_COMPILE_CACHE: path.join(os.tmpdir(), 'node-compile-cache') }
 }
-

@@ -76,7 +76,7 @@ export function checkControlDir (dir: string): void {
   const problem = controlDirProblem(stats, currentUid())
   if (problem !== null) {
     throw new FclError(ERROR_CODES.CONTROL_DIR_UNSAFE, `control directory ${dir} ${problem}`, {
-      hint: `remove it or run chmod 700 on it if it is yours; or set XDG_RUNTIME_DIR to a private directory; FCL_CONTROL=0 turns the control socket off`
+      hint: 'remove it or run chmod 700 on it if it is yours; or set XDG_RUNTIME_DIR to a private directory; FCL_CONTROL=0 turns the control socket off'
     })
   }
 }

@@ -94,11 +94,11 @@ export interface SupervisorEvents {
   /** The crash-loop guard gave up; the launch must stop. */
   'give-up': [FclError]
   /** A worker process was forked; `cause` says why (`boot` for the first set). */
-  'forked': [{ workerId: number, pid: number, cause: ForkCause }]
+  forked: [{ workerId: number, pid: number, cause: ForkCause }]
   /** After `worker-exit`, once the worker's IPC channel has closed too: no message from it can follow. */
   'worker-gone': [WorkerProc]
   /** A metrics message from a worker (see launcher/cluster-metrics.ts). */
-  'metrics': [WorkerProc, MetricsScrapeMessage | MetricsSnapshotMessage | MetricsFinalMessage]
+  metrics: [WorkerProc, MetricsScrapeMessage | MetricsSnapshotMessage | MetricsFinalMessage]
   /** A worker reported its RSS/heap/event-loop use. */
   stats: [WorkerProc]
 }
@@ -649,7 +649,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         clearTimeout(timer)
         this.#configAcks.delete(proc)
         resolve({ proc, ok: false, error: 'IPC channel closed' })
-        return
       }
     })))
     const failures = results.filter((r) => !r.ok).map((r) => `worker ${r.proc.workerId} (pid ${r.proc.pid}): ${r.error ?? 'failed'}`)

@@ -279,6 +279,7 @@ export function createChangeRunner (log: Logger, actions: { roll: () => Promise<
     }
   }
   const drain = async (): Promise<void> => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- close() sets `closed` while apply() awaits
     while (pending !== null && !closed) {
       const batch = pending
       pending = null

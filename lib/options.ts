@@ -168,4 +168,3 @@ export function resolvePluginOptions (input: unknown): ResolvedPluginOptions {
     retryAfter
   })
 }
-

@@ -14,7 +14,6 @@ function assertOneLineError (t: Test, output: string, pattern: RegExp): void {
   t.notMatch(output, /^\s+at .+:\d+:\d+\)?$/m, 'no stack trace')
 }
 
-
 const usageCases: Array<[string, string[], RegExp]> = [
   ['unknown flag', ['--wrokers', '2', APP], /Unknown option '--wrokers'/],
   ['bad worker count', ['-w', 'many', APP], /--workers must be a whole number >= 1 or "auto", got "many"/],

@@ -56,9 +56,9 @@ t.test('HAProxy probing /ready moves traffic with 0 failed requests through a ro
 
     // Record every status HAProxy reports for each server.
     const seen = { a: [] as string[], b: [] as string[] }
-    let polling = true
+    const polling = new AbortController()
     const poller = (async () => {
-      while (polling) {
+      while (!polling.signal.aborted) {
         const s = await serverStatus(stats)
         for (const name of ['a', 'b'] as const) {
           const status = s.get(name)
@@ -90,7 +90,7 @@ t.test('HAProxy probing /ready moves traffic with 0 failed requests through a ro
       await upAgain('b')
       await new Promise((resolve) => setTimeout(resolve, 500))
     })
-    polling = false
+    polling.abort()
     await poller
     t.comment(`through HAProxy: ${load.total} requests, ${load.errors} errors, ${load.non2xx} non-2xx, ${load.timeouts} timeouts`)
     t.comment(`HAProxy saw a: ${seen.a.join(' -> ')}; b: ${seen.b.join(' -> ')}`)

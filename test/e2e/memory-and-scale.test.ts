@@ -3,7 +3,6 @@ import t from 'tap'
 import { assertNothingFailed, sleep, underLoad } from '../helpers/load.js'
 import { FIXTURES, freePort, request, spawnCli, waitUntil, pidsServing } from '../helpers/process.js'
 
-
 t.test('a worker above --max-memory is replaced with 0 failed requests under load', async (t) => {
   const port = await freePort()
   const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--max-memory', '200', path.join(FIXTURES, 'lifecycle-app.mjs')])

@@ -5,7 +5,6 @@ import t from 'tap'
 import { assertNothingFailed, sleep, underLoad } from '../helpers/load.js'
 import { FIXTURES, forkedPids, freePort, isAlive, request, spawnCli, pidsServing } from '../helpers/process.js'
 
-
 t.test('SIGUSR2 under load: 0 errors, 0 non-2xx, every worker pid is new', async (t) => {
   const port = await freePort()
   const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', path.join(FIXTURES, 'lifecycle-app.mjs')])

@@ -215,7 +215,7 @@ export async function waitUntil (check: () => boolean | Promise<boolean>, timeou
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (await check()) return
-    await new Promise((r) => setTimeout(r, everyMs))
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
 }
