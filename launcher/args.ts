@@ -20,7 +20,7 @@ export type CliCommand =
 
 type Kind = 'int' | 'workers' | 'string' | 'boolean' | 'choice'
 
-interface FlagSpec {
+export interface FlagSpec {
   key: keyof LaunchOptions
   flag: string
   short?: string
@@ -34,7 +34,7 @@ interface FlagSpec {
   negated?: boolean
 }
 
-const FLAGS: readonly FlagSpec[] = [
+export const FLAGS: readonly FlagSpec[] = [
   { key: 'workers', flag: 'workers', short: 'w', env: 'WEB_CONCURRENCY', kind: 'workers', value: '<n|auto>', help: 'worker processes; auto = CPUs this process may use (cgroup quota aware)' },
   { key: 'port', flag: 'port', short: 'p', env: 'PORT', kind: 'int', value: '<port>', help: `port to listen on (default ${LAUNCH_DEFAULTS.port})` },
   { key: 'host', flag: 'host', env: 'HOST', kind: 'string', value: '<host>', help: `host to listen on (default ${LAUNCH_DEFAULTS.host})` },
