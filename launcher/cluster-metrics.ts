@@ -35,7 +35,7 @@ const CARRIED_TYPES: ReadonlySet<string> = new Set(['counter', 'histogram'])
 const { sum } = (promClient as unknown as { aggregators: { sum: (metrics: MetricJson[]) => MetricJson | undefined } }).aggregators
 
 const RESTART_REASONS: Readonly<Record<Exclude<ForkCause, 'boot'>, string>> = {
-  crash: 'crash', 'rolling-restart': 'rolling', memory: 'memory', 'scale-up': 'scale'
+  crash: 'crash', unresponsive: 'unresponsive', 'rolling-restart': 'rolling', memory: 'memory', 'scale-up': 'scale'
 }
 
 function isMetricJson (value: unknown): value is MetricJson {

@@ -27,6 +27,17 @@ export type ControlRequest =
 export interface WorkerStatus extends WorkerInfo {
   /** ms since the process was forked, when the status was taken. */
   uptime: number
+  /** ms since the primary last heard from it (the watchdog's measure), when the status was taken. */
+  silentMs: number
+}
+
+/** A worker id with no process while it waits out its restart delay after a crash. */
+export interface BackoffStatus {
+  workerId: number
+  /** Restart attempts of this worker id so far (counted when each is made). */
+  restarts: number
+  /** ms until the next attempt, when the status was taken. */
+  restartIn: number
 }
 
 export type LastRoll = RollResult & { finishedAt: number }
@@ -50,6 +61,8 @@ export interface ClusterStatus {
   /** What a client needs to bound its waits. */
   limits: { readyTimeout: number, graceTimeout: number }
   workers: WorkerStatus[]
+  /** Worker ids waiting to restart; the table shows them as `backoff` rows. */
+  backoff: BackoffStatus[]
   lastRoll: LastRoll | null
   lastConfigReload: LastConfigReload | null
 }
@@ -103,7 +116,12 @@ function isConfigReloadResult (value: unknown): value is ConfigReloadResult {
 function isWorkerStatus (value: unknown): value is WorkerStatus {
   return isObject(value) && isNumber(value.workerId) && isNumber(value.pid) && typeof value.state === 'string' &&
     isNumber(value.startedAt) && isNumber(value.uptime) && isNumber(value.restarts) &&
+    isNumber(value.lastSeenAt) && isNumber(value.silentMs) &&
     isNumberOrNull(value.rss) && isNumberOrNull(value.heapUsed) && isNumberOrNull(value.elu) && isNumberOrNull(value.requests)
+}
+
+function isBackoffStatus (value: unknown): value is BackoffStatus {
+  return isObject(value) && isNumber(value.workerId) && isNumber(value.restarts) && isNumber(value.restartIn)
 }
 
 function isFinished (value: unknown, inner: (v: unknown) => boolean): boolean {
@@ -119,6 +137,7 @@ export function isClusterStatus (value: unknown): value is ClusterStatus {
     isNumber(value.configVersion) && (value.control === null || typeof value.control === 'string') &&
     isObject(limits) && isNumber(limits.readyTimeout) && isNumber(limits.graceTimeout) &&
     Array.isArray(value.workers) && value.workers.every(isWorkerStatus) &&
+    Array.isArray(value.backoff) && value.backoff.every(isBackoffStatus) &&
     isFinished(value.lastRoll, isRollResult) && isFinished(value.lastConfigReload, isConfigReloadResult)
 }
 

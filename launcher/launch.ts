@@ -18,9 +18,11 @@ import { watchMemory } from './memory.js'
 import { isTypeScriptEntry, resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from './options.js'
 import { rollingRestart, type RollResult } from './roll.js'
 import { scaleTo } from './scale.js'
-import { Supervisor, type ExitInfo, type WorkerInfo } from './supervisor.js'
+import { Supervisor, type ExitInfo, type StuckReport, type WorkerInfo } from './supervisor.js'
 import { chooseTsLoader, nodeStripsTypes } from './ts-loader.js'
 import { startWatch } from './watch.js'
+import { watchHeartbeats } from './watchdog.js'
+import { debuggerRequested } from './watchdog-timing.js'
 
 export interface StopResult {
   /** The exit code the CLI uses: 0 when every worker stopped by itself in time. */
@@ -35,6 +37,8 @@ export interface ClusterEvents {
   ready: [InstanceView]
   'worker-ready': [WorkerInfo]
   'worker-exit': [WorkerInfo & ExitInfo]
+  /** The watchdog found a worker's event loop stuck: its stack, just before it is killed and restarted. */
+  'worker-unresponsive': [StuckReport]
   stopped: [StopResult]
 }
 
@@ -85,6 +89,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   #busy = 0
   #configQueue: Promise<unknown> = Promise.resolve()
   #unwatchMemory: () => void = () => {}
+  #unwatchHeartbeats: () => void = () => {}
   #metrics: ClusterMetrics | null = null
   #metricsServer: Server | null = null
   #unwatchFiles: () => void = () => {}
@@ -93,10 +98,13 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   /** Workers killed by a second stop signal, reported by whichever path finishes first. */
   #forcedKills: string[] | null = null
 
-  constructor (options: ResolvedLaunchOptions) {
+  constructor (options: ResolvedLaunchOptions, watchdogOffForDebugger = false) {
     super()
     this.options = options
     this.log = options.logger ?? createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel })
+    if (watchdogOffForDebugger) {
+      this.log.info('Node runs with --inspect: the stuck-worker watchdog is off, so a worker stopped at a breakpoint is not killed (pass --worker-timeout to keep it)')
+    }
     this.stopped = new Promise((resolve) => { this.#resolveStopped = resolve })
     // Before the boot, so a save made while the workers start is not missed, and a
     // watcher that cannot start fails launch() before anything is forked.
@@ -162,6 +170,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     }
     supervisor.on('worker-ready', (info) => { this.emit('worker-ready', info) })
     supervisor.on('worker-exit', (info) => { this.emit('worker-exit', info) })
+    supervisor.on('worker-unresponsive', (report) => { this.emit('worker-unresponsive', report) })
     supervisor.on('give-up', (err) => {
       void this.#stop({ reason: 'crash-loop', error: err })
     })
@@ -181,6 +190,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     }
     const ms = Date.now() - started
     this.log.info({ ready: decision.count, ms }, `${decision.count}/${decision.count} workers ready in ${ms} ms`)
+    this.#unwatchHeartbeats = watchHeartbeats(supervisor, o.workerTimeout, this.log)
     this.#unwatchMemory = watchMemory(supervisor, o.maxMemory, this.log,
       () => this.#busy === 0 && this.#stopping === null,
       (workerId) => this.#serial(() => supervisor.replace(workerId, 'memory')))
@@ -198,6 +208,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     if (this.#finished) return
     this.#finished = true
     this.#unwatchMemory()
+    this.#unwatchHeartbeats()
     this.#metrics?.dispose()
     if (this.#metricsServer !== null) void stopMetricsServer(this.#metricsServer)
     this.#unwatchFiles()
@@ -251,7 +262,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       configVersion: this.#supervisor?.configVersion ?? 1,
       control: this.#control?.path ?? null,
       limits: { readyTimeout: o.readyTimeout, graceTimeout: o.graceTimeout },
-      workers: this.workers().map((w) => ({ ...w, uptime: now - w.startedAt })),
+      workers: this.workers().map((w) => ({ ...w, uptime: now - w.startedAt, silentMs: Math.max(0, now - w.lastSeenAt) })),
+      backoff: (this.#supervisor?.backoffSlots() ?? []).map((b) => ({ workerId: b.workerId, restarts: b.restarts, restartIn: Math.max(0, b.restartAt - now) })),
       lastRoll: this.#lastRoll,
       lastConfigReload: this.#lastConfigReload
     }
@@ -390,7 +402,11 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
  * primary settings are process-wide.
  */
 export function launch (options: LaunchOptions): ClusterHandle {
-  const resolved = resolveLaunchOptions(options)
+  let resolved = resolveLaunchOptions(options)
+  // Debugging: a worker paused at a breakpoint sends no heartbeat. Only the default gives way.
+  const watchdogOffForDebugger = options.workerTimeout === undefined && resolved.workerTimeout > 0 &&
+    debuggerRequested(process.execArgv, process.env.NODE_OPTIONS)
+  if (watchdogOffForDebugger) resolved = Object.freeze({ ...resolved, workerTimeout: 0 })
   if (resolved.tsLoader === 'native' && isTypeScriptEntry(resolved.entry) && !nodeStripsTypes()) {
     throw new FclOptionsError(ERROR_CODES.LAUNCH_OPTIONS, `--ts-loader native needs a Node.js that strips TypeScript types itself (>= 22.18 or >= 23.6); this is ${process.version}`, {
       hint: 'use --ts-loader auto (tsx where needed) or upgrade Node.js'
@@ -406,7 +422,7 @@ export function launch (options: LaunchOptions): ClusterHandle {
     throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() was called inside a cluster worker; call it from the primary process only')
   }
   if (launched) throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() can run once per process (node:cluster settings are process-wide)')
-  const handle = new Cluster(resolved)
+  const handle = new Cluster(resolved, watchdogOffForDebugger)
   launched = true
   return handle
 }

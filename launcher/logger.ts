@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import { pino, type Logger } from 'pino'
-import type { PrettyStream } from 'pino-pretty'
+import type { PrettyOptions, PrettyStream } from 'pino-pretty'
+import { formatPrettyMessage } from './pretty-format.js'
 
 const require = createRequire(import.meta.url)
 
@@ -13,6 +14,13 @@ const require = createRequire(import.meta.url)
 export function createLogger (bindings: Record<string, unknown>, options: { pretty: boolean, level: string }): Logger {
   const base = { pid: process.pid, ...bindings }
   if (!options.pretty) return pino({ level: options.level, base })
-  const pretty = require('pino-pretty') as (opts: Record<string, unknown>) => PrettyStream
-  return pino({ level: options.level, base }, pretty({ sync: true, colorize: process.stdout.isTTY === true, ignore: 'hostname', singleLine: true }))
+  const pretty = require('pino-pretty') as (opts: PrettyOptions) => PrettyStream
+  return pino({ level: options.level, base }, pretty({
+    sync: true,
+    colorize: process.stdout.isTTY === true,
+    // The tag and the fields the message does not already say are in the message itself.
+    ignore: 'pid,hostname,name',
+    hideObject: true,
+    messageFormat: (log, messageKey) => formatPrettyMessage(log, messageKey)
+  }))
 }

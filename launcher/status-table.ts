@@ -1,5 +1,5 @@
 import Table from 'cli-table3'
-import type { ClusterStatus, LastConfigReload, LastRoll, WorkerStatus } from './control-protocol.js'
+import type { BackoffStatus, ClusterStatus, LastConfigReload, LastRoll, WorkerStatus } from './control-protocol.js'
 
 /**
  * Turns a `status` answer into what `fastify-cluster-launch status` prints: a few
@@ -53,6 +53,10 @@ export function describeConfigReload (reload: LastConfigReload | null, now: numb
   return `failed on ${reload.total - reload.applied}/${reload.total} workers, version ${reload.version}: ${reload.failures.join('; ')} (${ago(reload.finishedAt, now)})`
 }
 
+function backoffRow (slot: BackoffStatus): string[] {
+  return [String(slot.workerId), UNKNOWN, `backoff (restart in ${formatDuration(slot.restartIn)})`, UNKNOWN, String(slot.restarts), UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN]
+}
+
 function workerRow (worker: WorkerStatus): string[] {
   return [
     String(worker.workerId),
@@ -81,6 +85,11 @@ export function formatStatus (status: ClusterStatus, now: number): string {
     // No colours: the output is read by people and by grep alike.
     style: { head: [], border: [], compact: true }
   })
-  for (const worker of status.workers) table.push(workerRow(worker))
+  // One list in worker-id order: a slot in backoff sits where its process would.
+  const rows = [
+    ...status.workers.map((w) => ({ id: w.workerId, cells: workerRow(w) })),
+    ...status.backoff.map((b) => ({ id: b.workerId, cells: backoffRow(b) }))
+  ].sort((a, b) => a.id - b.id)
+  for (const row of rows) table.push(row.cells)
   return `${header.join('\n')}\n${table.toString()}`
 }

@@ -19,6 +19,23 @@ import { ENV } from '../lib/worker-link.js'
 import { nextCrashStreak, restartDelayFor, shouldGiveUp, type BackoffPolicy } from './backoff.js'
 import { compileCacheEnv } from './compile-cache.js'
 import type { ResolvedLaunchOptions } from './options.js'
+import { openStackChannel, takeStack } from './stack-channel.js'
+import { heartbeatIntervalFor } from './watchdog-timing.js'
+import {
+  createWorkerProc,
+  describeExit,
+  startError,
+  toWorkerInfo,
+  type BackoffInfo,
+  type ExitInfo,
+  type ForkCause,
+  type ProcSettlers,
+  type StuckReport,
+  type WorkerInfo,
+  type WorkerProc
+} from './worker-proc.js'
+
+export type { BackoffInfo, ExitInfo, ForkCause, ProcState, StuckReport, WorkerInfo, WorkerProc } from './worker-proc.js'
 
 /**
  * The primary's table: one slot per stable `workerId`, each holding the process
@@ -28,43 +45,6 @@ import type { ResolvedLaunchOptions } from './options.js'
  * through `replace`/`retire`, so they agree on what a replacement is.
  */
 
-export type ProcState = 'starting' | 'ready' | 'draining' | 'exited'
-export type ForkCause = 'boot' | 'crash' | 'rolling-restart' | 'memory' | 'scale-up'
-
-export interface WorkerProc {
-  readonly worker: Worker
-  readonly pid: number
-  readonly workerId: number
-  readonly startedAt: number
-  state: ProcState
-  /** The plugin is registered: readiness comes from its `fcl:ready`, draining from `fcl:drain`. */
-  attached: boolean
-  /** The worker's link said hello: messages sent from now on are received. */
-  linked: boolean
-  /** We asked it to leave, so its exit is not a crash. */
-  retiring: boolean
-  /** Killed at the grace timeout. */
-  killed: boolean
-  /** Reached ready at some point (a retired starting worker must still reject `ready`). */
-  everReady: boolean
-  /** The worker's own reason for failing to start (`fcl:fatal`). */
-  fatal: { message: string, code?: string } | null
-  configVersion: number
-  rss: number | null
-  heapUsed: number | null
-  elu: number | null
-  /** Responses served (the plugin counts them); null without the plugin or before the first stats. */
-  requests: number | null
-  overMemory: number
-  readonly ready: Promise<void>
-  readonly exited: Promise<ExitInfo>
-}
-
-export interface ExitInfo {
-  code: number | null
-  signal: string | null
-}
-
 interface Slot {
   readonly workerId: number
   current: WorkerProc | null
@@ -72,20 +52,14 @@ interface Slot {
   crashStreak: number
   restarts: number
   restartTimer: NodeJS.Timeout | null
+  /** When the pending restart forks (epoch ms); null when none is scheduled. */
+  restartAt: number | null
+  /** Why the next restart happens: a crash, or a kill by the watchdog. */
+  restartCause: ForkCause
+  /** Where its last process was stuck, for the crash-loop guard's message. */
+  lastStuck: string | null
   /** A replacement (roll, memory) is under way: crash restarts stand aside. */
   replacing: boolean
-}
-
-export interface WorkerInfo {
-  workerId: number
-  pid: number
-  state: ProcState
-  startedAt: number
-  restarts: number
-  rss: number | null
-  heapUsed: number | null
-  elu: number | null
-  requests: number | null
 }
 
 export interface SupervisorEvents {
@@ -101,10 +75,19 @@ export interface SupervisorEvents {
   metrics: [WorkerProc, MetricsScrapeMessage | MetricsSnapshotMessage | MetricsFinalMessage]
   /** A worker reported its RSS/heap/event-loop use. */
   stats: [WorkerProc]
+  /** The watchdog found a worker stuck; it is killed right after. */
+  'worker-unresponsive': [StuckReport]
 }
 
-function describeExit (info: ExitInfo): string {
-  return info.signal !== null ? `was killed by ${info.signal}` : `exited with code ${String(info.code)}`
+/** Workers get the stack-taking thread (and its pipe) only when the watchdog runs and stacks are wanted. */
+function watchdogThread (options: ResolvedLaunchOptions): boolean {
+  return options.workerTimeout > 0 && options.workerStacks
+}
+
+function cancelRestart (slot: Slot): void {
+  if (slot.restartTimer !== null) clearTimeout(slot.restartTimer)
+  slot.restartTimer = null
+  slot.restartAt = null
 }
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
@@ -135,7 +118,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       exec: new URL('./worker-main.js', import.meta.url).pathname,
       execArgv: [...process.execArgv, ...execArgv],
       args: [],
-      silent: false
+      silent: false,
+      // The watchdog's pipe to each worker's watchdog thread, as fd 4 next to the IPC channel (fd 3).
+      ...(watchdogThread(options) ? { stdio: [0, 1, 2, 'ipc', 'pipe'] } : {})
     })
     cluster.on('message', this.#onMessage)
     cluster.on('listening', this.#onListening)
@@ -164,17 +149,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #info (p: WorkerProc): WorkerInfo {
-    return {
-      workerId: p.workerId,
-      pid: p.pid,
-      state: p.state,
-      startedAt: p.startedAt,
-      restarts: this.#slots.get(p.workerId)?.restarts ?? 0,
-      rss: p.rss,
-      heapUsed: p.heapUsed,
-      elu: p.elu,
-      requests: p.requests
-    }
+    return toWorkerInfo(p, this.#slots.get(p.workerId)?.restarts ?? 0)
   }
 
   instanceView (): InstanceView {
@@ -214,6 +189,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       [ENV.LOG_LEVEL]: o.logLevel,
       [ENV.BALANCE]: o.balance,
       [ENV.METRICS]: o.metrics ? '1' : '0',
+      ...(o.workerTimeout > 0 ? { [ENV.HEARTBEAT_MS]: String(heartbeatIntervalFor(o.workerTimeout)) } : {}),
+      ...(watchdogThread(o) ? { [ENV.WATCHDOG_THREAD]: '1' } : {}),
       PORT: String(o.port),
       HOST: o.host
     }
@@ -221,43 +198,26 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     worker.on('error', (err) => {
       this.#log.warn({ workerId, err }, `worker ${workerId}: IPC error (${err.message})`)
     })
-    let resolveReady!: () => void
-    let rejectReady!: (err: Error) => void
-    const ready = new Promise<void>((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
-    // A failed start is handled by whoever waits on `ready`; never an unhandled rejection.
-    ready.catch(() => {})
-    let resolveExit!: (info: ExitInfo) => void
-    const exited = new Promise<ExitInfo>((resolve) => { resolveExit = resolve })
-    const proc: WorkerProc = {
-      worker,
-      pid: worker.process.pid ?? -1,
-      workerId,
-      startedAt: Date.now(),
-      state: 'starting',
-      attached: false,
-      linked: false,
-      retiring: false,
-      killed: false,
-      everReady: false,
-      fatal: null,
-      configVersion: this.#configVersion,
-      rss: null,
-      heapUsed: null,
-      elu: null,
-      requests: null,
-      overMemory: 0,
-      ready,
-      exited
-    }
+    const pipe = watchdogThread(o) ? worker.process.stdio[4] : null
+    const channel = pipe === null || pipe === undefined ? null : openStackChannel(pipe as Parameters<typeof openStackChannel>[0])
+    const { proc, settlers } = createWorkerProc(worker, workerId, this.#configVersion, channel)
     const readyTimer = setTimeout(() => {
       if (proc.state !== 'starting') return
-      proc.fatal ??= { message: `did not become ready within ${o.readyTimeout} ms (--ready-timeout)`, code: ERROR_CODES.WORKER_READY_TIMEOUT }
-      this.#log.error({ workerId, workerPid: proc.pid }, `worker ${workerId} (pid ${proc.pid}) did not become ready within ${o.readyTimeout} ms; killing it`)
-      this.#kill(proc)
+      // A start that hangs is named like a stuck ready worker: where its event loop was. A start
+      // whose loop still turns is waiting on something else, and a stack would only mislead.
+      void takeStack(proc).then((stack) => {
+        if (proc.state !== 'starting') return
+        const where = stack === null ? '' : `; ${stack.summary}`
+        proc.fatal ??= { message: `did not become ready within ${o.readyTimeout} ms (--ready-timeout)${where}`, code: ERROR_CODES.WORKER_READY_TIMEOUT }
+        const stuck = stack !== null && stack.loop !== 'idle'
+        this.#log.error({ workerId, workerPid: proc.pid, ...(stuck ? { stack: stack.stack } : {}) },
+          `worker ${workerId} (pid ${proc.pid}) did not become ready within ${o.readyTimeout} ms${where}; killing it`)
+        if (stuck) this.#noteStuck(workerId, stack.summary)
+        this.#kill(proc)
+      })
     }, o.readyTimeout)
     readyTimer.unref()
-    const hooks = { resolveReady, rejectReady, resolveExit, readyTimer }
-    this.#hooks.set(proc, hooks)
+    this.#hooks.set(proc, { ...settlers, readyTimer })
     this.#procs.set(proc.pid, proc)
     this.#byWorker.set(worker, proc)
     this.#log.info({ workerId, workerPid: proc.pid }, `worker ${workerId} forked (pid ${proc.pid})`)
@@ -265,12 +225,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return proc
   }
 
-  readonly #hooks = new Map<WorkerProc, {
-    resolveReady: () => void
-    rejectReady: (err: Error) => void
-    resolveExit: (info: ExitInfo) => void
-    readyTimer: NodeJS.Timeout
-  }>()
+  readonly #hooks = new Map<WorkerProc, ProcSettlers & { readyTimer: NodeJS.Timeout }>()
 
   #markReady (proc: WorkerProc): void {
     if (proc.state !== 'starting') return
@@ -298,8 +253,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   readonly #onMessage = (worker: Worker, message: unknown): void => {
     const proc = this.#byWorker.get(worker)
-    if (proc === undefined || !isWorkerMessage(message)) return
-    this.#handle(proc, message)
+    if (proc === undefined) return
+    // Any message, ours or the app's, left from the worker's event loop: it turns.
+    proc.lastSeenAt = Date.now()
+    if (isWorkerMessage(message)) this.#handle(proc, message)
   }
 
   #handle (proc: WorkerProc, message: WorkerMessage): void {
@@ -340,6 +297,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         }
         break
       }
+      case 'fcl:heartbeat':
+        break
       case 'fcl:stats':
         proc.rss = message.rss
         proc.heapUsed = message.heapUsed
@@ -402,6 +361,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       // Whoever started it (boot, restart, roll, scale) waits on `ready` and decides.
       this.#log.error({ workerId: proc.workerId, workerPid: proc.pid, code, signal, reason: proc.fatal?.message }, `${who} ${describeExit(info)} before becoming ready${proc.fatal === null ? '' : `: ${proc.fatal.message}`}`)
     } else if (slot !== undefined && !slot.replacing) {
+      // A plain crash: an older hang must not be named when the crash-loop guard gives up.
+      if (wasState !== 'unresponsive') slot.lastStuck = null
       this.#scheduleRestart(slot, uptime, info, who)
     } else {
       this.#log.warn({ workerId: proc.workerId, workerPid: proc.pid, code, signal }, `${who} ${describeExit(info)}; its replacement is already starting`)
@@ -410,35 +371,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // Waiters run after the exit is logged, so the log reads in order.
     this.emit('worker-exit', { ...this.#info(proc), ...info })
     if (hooks !== undefined) {
-      if (!proc.everReady) hooks.rejectReady(this.#startError(proc, info))
+      if (!proc.everReady) hooks.rejectReady(startError(proc, info, this.#options))
       hooks.resolveExit(info)
     }
-  }
-
-  #startError (proc: WorkerProc, info: ExitInfo): FclError {
-    const who = `worker ${proc.workerId} (pid ${proc.pid})`
-    const fatal = proc.fatal
-    if (fatal?.code === 'EADDRINUSE') {
-      return new FclError(ERROR_CODES.PORT_IN_USE, `port ${this.#options.port} on ${this.#options.host} is already in use (${fatal.message})`, {
-        hint: 'stop the other process or pick another port with --port'
-      })
-    }
-    if (fatal?.code === ERROR_CODES.WORKER_READY_TIMEOUT) {
-      return new FclError(ERROR_CODES.WORKER_READY_TIMEOUT, `${who} ${fatal.message}`, {
-        hint: 'the entry must call listen (or export a plugin); raise --ready-timeout if start-up is slow'
-      })
-    }
-    if (fatal?.code === 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX') {
-      // Node's type stripping only erases types; enums, namespaces and parameter properties
-      // need code generated, which tsx does.
-      return new FclError(ERROR_CODES.WORKER_START, `${who} failed to start: ${fatal.message}`, {
-        hint: 'this TypeScript needs a transform, not only type stripping: start with --ts-loader tsx (FCL_TS_LOADER=tsx)'
-      })
-    }
-    const reason = fatal === null ? describeExit(info) : fatal.message
-    return new FclError(ERROR_CODES.WORKER_START, `${who} failed to start: ${reason}`, {
-      hint: 'the worker\'s own log above has the details'
-    })
   }
 
   // ---- crash restarts ------------------------------------------------------------
@@ -446,9 +381,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #scheduleRestart (slot: Slot, uptime: number, info: ExitInfo, who: string): void {
     slot.crashStreak = nextCrashStreak(slot.crashStreak, uptime, this.#policy)
     if (shouldGiveUp(slot.crashStreak, this.#policy)) {
+      const stuck = slot.lastStuck === null ? '' : `; it was last ${slot.lastStuck}`
       const err = new FclError(ERROR_CODES.CRASH_LOOP,
-        `${who} ${describeExit(info)}; worker ${slot.workerId} crashed ${slot.crashStreak} times in a row without staying up ${this.#policy.minUptime} ms (--min-uptime): giving up`,
-        { hint: 'fix the crash (see the worker log above) or raise --max-restarts' })
+        `${who} ${describeExit(info)}; worker ${slot.workerId} crashed ${slot.crashStreak} times in a row without staying up ${this.#policy.minUptime} ms (--min-uptime): giving up${stuck}`,
+        { hint: slot.lastStuck === null ? 'fix the crash (see the worker log above) or raise --max-restarts' : 'fix the code that blocks the event loop (the stack is in the log above), or raise --worker-timeout' })
       this.#log.fatal({ workerId: slot.workerId, crashStreak: slot.crashStreak }, err.message)
       this.emit('give-up', err)
       return
@@ -457,15 +393,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#log.warn({ workerId: slot.workerId, code: info.code, signal: info.signal, delay, crashStreak: slot.crashStreak },
       `${who} ${describeExit(info)}; restarting in ${delay} ms`)
     // Not unref'd: during the delay this timer may be all that keeps the primary alive.
+    slot.restartAt = Date.now() + delay
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null
+      slot.restartAt = null
       void this.#restart(slot)
     }, delay)
   }
 
   async #restart (slot: Slot): Promise<void> {
     if (this.#stopping || this.#slots.get(slot.workerId) !== slot || slot.current !== null || slot.pending !== null) return
-    const proc = this.#fork(slot.workerId, 'crash')
+    const proc = this.#fork(slot.workerId, slot.restartCause)
+    // Counted when the attempt is made, so a worker that keeps failing to come back shows it.
+    slot.restarts++
     slot.pending = proc
     try {
       await proc.ready
@@ -477,7 +417,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     if (slot.pending === proc) slot.pending = null
     slot.current = proc
-    slot.restarts++
+    slot.restartCause = 'crash'
     this.broadcastInstance()
   }
 
@@ -497,7 +437,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #newSlot (workerId: number): Slot {
-    const slot: Slot = { workerId, current: null, pending: null, crashStreak: 0, restarts: 0, restartTimer: null, replacing: false }
+    const slot: Slot = { workerId, current: null, pending: null, crashStreak: 0, restarts: 0, restartTimer: null, restartAt: null, restartCause: 'crash', lastStuck: null, replacing: false }
     this.#slots.set(workerId, slot)
     return slot
   }
@@ -534,10 +474,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       slot.current = proc
       let oldExit: Promise<ExitInfo> | null = null
       if (old !== null && old.state !== 'exited') oldExit = this.retire(old, reason, 0)
-      if (slot.restartTimer !== null) {
-        clearTimeout(slot.restartTimer)
-        slot.restartTimer = null
-      }
+      cancelRestart(slot)
       this.broadcastInstance()
       // Wrapped: returning the bare promise from an async function would wait for the drain.
       return { oldExit }
@@ -620,7 +557,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const slot = this.#slots.get(id)
     if (slot === undefined) return Promise.resolve([])
     this.#slots.delete(id)
-    if (slot.restartTimer !== null) clearTimeout(slot.restartTimer)
+    cancelRestart(slot)
     const exits: Promise<ExitInfo>[] = []
     for (const proc of [slot.current, slot.pending]) {
       if (proc !== null) exits.push(this.retire(proc, 'scale-down', 0))
@@ -658,10 +595,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Stop: no more restarts; every process is drained (or killed if it never got ready). */
   beginStop (drainDelay: number, graceTimeout: number): Promise<ExitInfo>[] {
     this.#stopping = true
-    for (const slot of this.#slots.values()) {
-      if (slot.restartTimer !== null) clearTimeout(slot.restartTimer)
-      slot.restartTimer = null
-    }
+    for (const slot of this.#slots.values()) cancelRestart(slot)
     this.setInstanceState('draining')
     return this.liveProcs().map((proc) => this.retire(proc, 'shutdown', drainDelay, graceTimeout))
   }
@@ -669,16 +603,62 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Second signal, or a failed boot: no grace. */
   killAll (): Promise<ExitInfo[]> {
     this.#stopping = true
-    for (const slot of this.#slots.values()) {
-      if (slot.restartTimer !== null) clearTimeout(slot.restartTimer)
-      slot.restartTimer = null
-    }
+    for (const slot of this.#slots.values()) cancelRestart(slot)
     const procs = this.liveProcs()
     for (const proc of procs) {
       proc.retiring = true
       this.#kill(proc)
     }
     return Promise.all(procs.map((p) => p.exited))
+  }
+
+  #noteStuck (workerId: number, summary: string): void {
+    const slot = this.#slots.get(workerId)
+    if (slot !== undefined) slot.lastStuck = summary
+  }
+
+  /**
+   * The watchdog's action: a ready worker whose event loop stopped is taken out of the
+   * instance's ready count at once, its stack is taken and logged, then it is killed
+   * (SIGKILL: a stuck loop runs no drain) and restarted like a crash. `confirm` sees the
+   * thread's report first and may spare the worker (its loop turned after all).
+   */
+  async killStuck (proc: WorkerProc, silentMs: number, confirm: (report: StuckReport) => boolean): Promise<StuckReport | null> {
+    if (proc.state !== 'ready' || proc.retiring) return null
+    proc.state = 'unresponsive'
+    this.broadcastInstance()
+    const who = `worker ${proc.workerId} (pid ${proc.pid})`
+    this.#log.warn({ workerId: proc.workerId, workerPid: proc.pid, silentMs },
+      `${who} unresponsive: no heartbeat for ${(silentMs / 1000).toFixed(1)} s (--worker-timeout ${this.#options.workerTimeout} ms); taking its stack`)
+    const stuck = await takeStack(proc) ?? { workerId: proc.workerId, pid: proc.pid, silentMs, stack: [], summary: 'no stack: the workers run no watchdog thread (--no-worker-stacks)', loop: null, mainIdleMs: null }
+    if (proc.state !== 'unresponsive') return null
+    if (!confirm(stuck)) {
+      proc.state = 'ready'
+      this.broadcastInstance()
+      return null
+    }
+    const seconds = (stuck.silentMs / 1000).toFixed(1)
+    this.#log.error({ workerId: proc.workerId, workerPid: proc.pid, silentMs: stuck.silentMs, stack: stuck.stack },
+      `${who} unresponsive for ${seconds} s: ${stuck.summary}; killing it (SIGKILL) and starting a new one`)
+    this.emit('worker-unresponsive', stuck)
+    const slot = this.#slots.get(proc.workerId)
+    if (slot !== undefined && slot.current === proc) {
+      slot.restartCause = 'unresponsive'
+      slot.lastStuck = stuck.summary
+    }
+    this.#kill(proc)
+    return stuck
+  }
+
+  /** Slots waiting out a restart delay, with no process of their own meanwhile. */
+  backoffSlots (): BackoffInfo[] {
+    const slots: BackoffInfo[] = []
+    for (const slot of this.#slots.values()) {
+      if (slot.restartAt !== null && slot.current === null && slot.pending === null) {
+        slots.push({ workerId: slot.workerId, restarts: slot.restarts, restartAt: slot.restartAt })
+      }
+    }
+    return slots.sort((a, b) => a.workerId - b.workerId)
   }
 
   killedAtGrace (procs: WorkerProc[]): WorkerProc[] {

@@ -12,6 +12,7 @@ import { createMessage, sendToPrimaryAndWait } from '../lib/protocol.js'
 import { ENV, getWorkerLink } from '../lib/worker-link.js'
 import { createLogger } from './logger.js'
 import { installReusePortListen } from './worker-reuse-port.js'
+import { startWatchdogThread } from './worker-watchdog.js'
 
 /** How often the worker reports RSS/heap/event-loop use and requests served (memory recycling and `status` read it). */
 const STATS_INTERVAL_MS = 2000
@@ -35,6 +36,13 @@ function getLogger (): ReturnType<typeof createLogger> {
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) {
   process.on(signal, function leaveToPrimary () {
     if (signal === 'SIGTERM') getLogger().info(`SIGTERM ignored: the primary (pid ${process.ppid}) manages this worker; signal the primary instead`)
+  })
+}
+
+// Set only when the primary runs a watchdog that wants stacks, and gave this worker its pipe.
+if (process.env[ENV.WATCHDOG_THREAD] === '1') {
+  startWatchdogThread(link, Number(process.env[ENV.HEARTBEAT_MS]), function watchdogFailed (err) {
+    getLogger().warn({ err }, `the watchdog thread stopped (${err.message}); a stuck event loop will be replaced without its stack`)
   })
 }
 

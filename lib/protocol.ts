@@ -50,6 +50,8 @@ export interface MetricsScrapeMessage { v: 1, type: 'fcl:metrics-scrape', id: nu
 export interface MetricsSnapshotMessage { v: 1, type: 'fcl:metrics-snapshot', id: number, metrics: unknown[] }
 /** The last snapshot of a worker that leaves gracefully: its counters are carried over. */
 export interface MetricsFinalMessage { v: 1, type: 'fcl:metrics-final', metrics: unknown[] }
+/** Sent from the worker's main event loop: the loop turns (see launcher/watchdog.ts). */
+export interface HeartbeatMessage { v: 1, type: 'fcl:heartbeat' }
 export type WorkerMessage =
   | HelloMessage
   | AttachedMessage
@@ -61,9 +63,42 @@ export type WorkerMessage =
   | MetricsScrapeMessage
   | MetricsSnapshotMessage
   | MetricsFinalMessage
+  | HeartbeatMessage
+
+/**
+ * The watchdog's side channel: newline-delimited JSON on a pipe of its own (the worker's
+ * fd 4) between the primary and the worker's watchdog thread. It cannot ride on the IPC
+ * channel, which only the worker's main thread reads and writes, and that thread is the
+ * one that is stuck.
+ */
+export const WATCHDOG_FD = 4
+
+/** One frame of a stuck main thread, 1-based like an editor's line and column. */
+export interface StackFrame {
+  functionName: string
+  /** A path for files, else the script's URL (`node:internal/...`), or `''` for eval'd code. */
+  file: string
+  line: number
+  column: number
+}
+
+/** Primary -> watchdog thread: pause the main thread and report where it is. */
+export interface CaptureStackMessage { v: 1, type: 'fcl:capture-stack', id: number }
+/**
+ * What a capture found the main loop doing: `busy` running JavaScript that has not let the loop
+ * turn (the frames say where), `blocked` inside a native call the debugger cannot interrupt, or
+ * `idle`, turning or waiting as a healthy loop does (not stuck at all).
+ */
+export type LoopState = 'busy' | 'blocked' | 'idle'
+/**
+ * Watchdog thread -> primary. `frames` is null when no JavaScript stack could be taken
+ * (`note` says why); `mainIdleMs` is how long ago the main loop last turned, as the thread saw it.
+ */
+export interface StackReportMessage { v: 1, type: 'fcl:stack', id: number, loop: LoopState, frames: StackFrame[] | null, mainIdleMs: number | null, note?: string }
 
 type Body<M> = M extends { type: string } ? Omit<M, 'v'> : never
 
+const LOOP_STATES: ReadonlySet<unknown> = new Set<LoopState>(['busy', 'blocked', 'idle'])
 const INSTANCE_STATES: ReadonlySet<unknown> = new Set<InstanceState>(['starting', 'running', 'draining'])
 const DRAIN_REASONS: ReadonlySet<unknown> = new Set<DrainReason>(['shutdown', 'rolling-restart', 'memory', 'scale-down'])
 
@@ -74,7 +109,7 @@ function isPlainObject (value: unknown): boolean {
 const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config', 'fcl:drain', 'fcl:metrics-collect', 'fcl:metrics-result'])
 const WORKER_TYPES: ReadonlySet<string> = new Set([
   'fcl:hello', 'fcl:attached', 'fcl:ready', 'fcl:listening', 'fcl:config-ack', 'fcl:fatal', 'fcl:stats',
-  'fcl:metrics-scrape', 'fcl:metrics-snapshot', 'fcl:metrics-final'
+  'fcl:metrics-scrape', 'fcl:metrics-snapshot', 'fcl:metrics-final', 'fcl:heartbeat'
 ])
 
 function isEnvelope (value: unknown): value is { v: number, type: string } {
@@ -127,7 +162,26 @@ export function isWorkerMessage (value: unknown): value is WorkerMessage {
   }
 }
 
-type AnyMessage = PrimaryMessage | WorkerMessage
+function isStackFrame (value: unknown): value is StackFrame {
+  const f = value as Partial<StackFrame> | null
+  return isPlainObject(f) && typeof f?.functionName === 'string' && typeof f.file === 'string' &&
+    Number.isInteger(f.line) && Number.isInteger(f.column)
+}
+
+export function isCaptureStackMessage (value: unknown): value is CaptureStackMessage {
+  return isEnvelope(value) && value.type === 'fcl:capture-stack' && typeof (value as { id?: unknown }).id === 'number'
+}
+
+export function isStackReportMessage (value: unknown): value is StackReportMessage {
+  if (!isEnvelope(value) || value.type !== 'fcl:stack') return false
+  const m = value as { id?: unknown, loop?: unknown, frames?: unknown, mainIdleMs?: unknown, note?: unknown }
+  return typeof m.id === 'number' && LOOP_STATES.has(m.loop) &&
+    (m.frames === null || (Array.isArray(m.frames) && m.frames.every(isStackFrame))) &&
+    (m.mainIdleMs === null || typeof m.mainIdleMs === 'number') &&
+    (m.note === undefined || typeof m.note === 'string')
+}
+
+type AnyMessage = PrimaryMessage | WorkerMessage | CaptureStackMessage | StackReportMessage
 type MessageOf<T extends AnyMessage['type']> = Extract<AnyMessage, { type: T }>
 
 export function createMessage<T extends AnyMessage['type']> (body: Body<MessageOf<T>> & { type: T }): MessageOf<T> {

@@ -29,7 +29,11 @@ export const ENV = Object.freeze({
   ENTRY: 'FCL_WORKER_ENTRY',
   LOG_LEVEL: 'FCL_WORKER_LOG_LEVEL',
   BALANCE: 'FCL_WORKER_BALANCE',
-  METRICS: 'FCL_WORKER_METRICS'
+  METRICS: 'FCL_WORKER_METRICS',
+  /** Heartbeat interval in ms; unset when the watchdog is off (`--worker-timeout 0`). */
+  HEARTBEAT_MS: 'FCL_WORKER_HEARTBEAT_MS',
+  /** `1`: start the watchdog thread, whose pipe to the primary is fd 4. */
+  WATCHDOG_THREAD: 'FCL_WORKER_WATCHDOG_THREAD'
 } as const)
 
 export type DrainRequest = Pick<DrainMessage, 'drainDelay' | 'reason'>
@@ -69,6 +73,7 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   #configChain: Promise<void> = Promise.resolve()
   #metricsSource: MetricsSource | null = null
   #scrapeId = 0
+  readonly #beatHooks: Array<() => void> = []
   readonly #scrapes = new Map<number, { resolve: (r: ClusterMetricsText) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
 
   constructor (env: NodeJS.ProcessEnv = process.env) {
@@ -83,7 +88,27 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
     if (this.active) {
       process.on('message', (message: unknown) => { this.#onMessage(message) })
       this.send(createMessage({ type: 'fcl:hello', configVersion: this.configVersion }))
+      const every = Number(env[ENV.HEARTBEAT_MS])
+      if (Number.isInteger(every) && every > 0) this.#startHeartbeat(every)
     }
+  }
+
+  /**
+   * The primary's watchdog hears from this loop at least this often. A timer, so a stuck
+   * loop stops it; unref'd, so it never keeps a drained worker alive. `onBeat` hooks run
+   * on the same tick (the watchdog thread's view of the loop).
+   */
+  #startHeartbeat (everyMs: number): void {
+    const beat = createMessage({ type: 'fcl:heartbeat' })
+    setInterval(() => {
+      for (const hook of this.#beatHooks) hook()
+      this.send(beat)
+    }, everyMs).unref()
+  }
+
+  /** Runs `hook` on every heartbeat (no-op when the watchdog is off). */
+  onHeartbeat (hook: () => void): void {
+    this.#beatHooks.push(hook)
   }
 
   send (message: WorkerMessage): boolean {

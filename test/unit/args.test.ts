@@ -39,6 +39,9 @@ const CASES: Array<[keyof LaunchOptions, string[], string, string, unknown]> = [
   ['restartDelay', ['--restart-delay', '50'], 'FCL_RESTART_DELAY', '50', 50],
   ['restartDelayMax', ['--restart-delay-max', '900'], 'FCL_RESTART_DELAY_MAX', '900', 900],
   ['maxMemory', ['--max-memory', '512'], 'FCL_MAX_MEMORY', '512', 512],
+  ['workerTimeout', ['--worker-timeout', '5000'], 'FCL_WORKER_TIMEOUT', '5000', 5000],
+  ['workerTimeout', ['--worker-timeout', '0'], 'FCL_WORKER_TIMEOUT', '0', 0],
+  ['workerStacks', ['--no-worker-stacks'], 'FCL_WORKER_STACKS', '0', false],
   ['watch', ['--watch'], 'FCL_WATCH', 'true', true],
   ['logLevel', ['--log-level', 'debug'], 'FCL_LOG_LEVEL', 'debug', 'debug'],
   ['tsLoader', ['--ts-loader', 'native'], 'FCL_TS_LOADER', 'native', 'native'],
@@ -137,12 +140,12 @@ t.test('usage errors carry a hint for the operator', async (t) => {
 t.test('usage() mentions every flag, its short form and its env var', async (t) => {
   const text = usage()
   const flags = ['--workers', '--port', '--host', '--config', '--grace-timeout', '--drain-delay', '--ready-timeout',
-    '--max-restarts', '--min-uptime', '--restart-delay', '--restart-delay-max', '--max-memory', '--log-level',
+    '--max-restarts', '--min-uptime', '--restart-delay', '--restart-delay-max', '--worker-timeout', '--no-worker-stacks', '--max-memory', '--log-level',
     '--ts-loader', '--balance', '--metrics', '--metrics-port', '--metrics-host', '--pretty-logs', '--name', '--no-control', '--help', '--version']
   for (const flag of flags) t.match(text, new RegExp(`${flag}\\b`), flag)
   for (const short of ['-w', '-p', '-c', '-h']) t.match(text, `${short}, `, short)
   const envs = ['WEB_CONCURRENCY', 'PORT', 'HOST', 'FCL_CONFIG', 'FCL_GRACE_TIMEOUT', 'FCL_DRAIN_DELAY', 'FCL_READY_TIMEOUT',
-    'FCL_MAX_RESTARTS', 'FCL_MIN_UPTIME', 'FCL_RESTART_DELAY', 'FCL_RESTART_DELAY_MAX', 'FCL_MAX_MEMORY', 'FCL_LOG_LEVEL',
+    'FCL_MAX_RESTARTS', 'FCL_MIN_UPTIME', 'FCL_RESTART_DELAY', 'FCL_RESTART_DELAY_MAX', 'FCL_WORKER_TIMEOUT', 'FCL_WORKER_STACKS', 'FCL_MAX_MEMORY', 'FCL_LOG_LEVEL',
     'FCL_TS_LOADER', 'FCL_BALANCE', 'FCL_METRICS', 'FCL_METRICS_PORT', 'FCL_METRICS_HOST', 'FCL_PRETTY_LOGS', 'FCL_NAME', 'FCL_CONTROL']
   for (const env of envs) t.match(text, `[${env}]`, env)
   for (const command of ['status [--json]', 'reload', 'reload-config', 'scale <n>', 'stop']) t.match(text, `\n  ${command} `, command)

@@ -24,9 +24,10 @@ const STATUS: ClusterStatus = {
   control: '/run/user/1000/fastify-cluster-launch/server-3000.sock',
   limits: { readyTimeout: 30000, graceTimeout: 30000 },
   workers: [
-    { workerId: 0, pid: 4243, state: 'ready', startedAt: 1700000000100, uptime: 4900, restarts: 0, rss: 1, heapUsed: 2, elu: 0.1, requests: 7 },
-    { workerId: 1, pid: 4244, state: 'starting', startedAt: 1700000000100, uptime: 4900, restarts: 1, rss: null, heapUsed: null, elu: null, requests: null }
+    { workerId: 0, pid: 4243, state: 'ready', startedAt: 1700000000100, uptime: 4900, restarts: 0, rss: 1, heapUsed: 2, elu: 0.1, requests: 7, lastSeenAt: 1700000000100, silentMs: 0 },
+    { workerId: 1, pid: 4244, state: 'starting', startedAt: 1700000000100, uptime: 4900, restarts: 1, rss: null, heapUsed: null, elu: null, requests: null, lastSeenAt: 1700000000100, silentMs: 0 }
   ],
+  backoff: [{ workerId: 2, restarts: 1, restartIn: 200 }],
   lastRoll: { ok: true, replaced: 2, total: 2, ms: 1400, finishedAt: 1700000001000 },
   lastConfigReload: null
 }
@@ -77,6 +78,8 @@ t.test('malformed responses are rejected', async (t) => {
     { v: 1, ok: true, command: 'status', status: { ...STATUS, pid: '4242' } },
     { v: 1, ok: true, command: 'status', status: { ...STATUS, workers: [{ ...STATUS.workers[0], requests: '7' }] } },
     { v: 1, ok: true, command: 'status', status: { ...STATUS, workers: [{ ...STATUS.workers[0], rss: undefined }] } },
+    { v: 1, ok: true, command: 'status', status: { ...STATUS, backoff: undefined } },
+    { v: 1, ok: true, command: 'status', status: { ...STATUS, backoff: [{ workerId: 2, restarts: 1 }] } },
     { v: 1, ok: true, command: 'status', status: { ...STATUS, lastRoll: { ok: true, replaced: 2, total: 2, ms: 1 } } },
     { v: 1, ok: true, command: 'status', status: { ...STATUS, limits: undefined } },
     { v: 1, ok: true, command: 'reload', roll: { ok: true } },

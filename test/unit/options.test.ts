@@ -25,8 +25,8 @@ function deepFreeze<T> (value: T): T {
 
 t.test('fills every default and resolves the entry from cwd', async (t) => {
   const resolved = resolve()
-  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control } = resolved
-  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control }, LAUNCH_DEFAULTS)
+  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, workerTimeout, workerStacks, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control } = resolved
+  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, workerTimeout, workerStacks, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control }, LAUNCH_DEFAULTS)
   t.equal(resolved.metricsPort, null)
   t.equal(resolved.name, 'app-3000', 'the default name is the entry\'s base name and the port')
   t.equal(resolved.entry, path.join(dir, 'app.js'))
@@ -79,6 +79,16 @@ t.test('drainDelay must be below graceTimeout', async (t) => {
 
 t.test('restartDelayMax must not be below restartDelay', async (t) => {
   t.throws(() => resolve({ restartDelay: 500, restartDelayMax: 100 }), { ...LAUNCH, message: /restartDelayMax/ })
+})
+
+t.test('workerTimeout is 0 (off) or at least the watchdog\'s check interval; workerStacks is a boolean', async (t) => {
+  t.equal(resolve().workerTimeout, 30000)
+  t.equal(resolve({ workerTimeout: 0 }).workerTimeout, 0)
+  t.equal(resolve({ workerTimeout: 1000 }).workerTimeout, 1000)
+  t.throws(() => resolve({ workerTimeout: 999 }), { ...LAUNCH, message: /^workerTimeout must be 0 \(off\) or at least 1000 ms \(the watchdog checks once a second\), got 999/ })
+  t.throws(() => resolve({ workerTimeout: -5 }), { ...LAUNCH, message: /^workerTimeout must be a whole number >= 0, got -5/ })
+  t.equal(resolve({ workerStacks: false }).workerStacks, false)
+  t.throws(() => resolve({ workerStacks: 'no' } as Record<string, unknown>), { ...LAUNCH, message: /^workerStacks must be a boolean/ })
 })
 
 t.test('a metrics port turns metrics on and must differ from the app port', async (t) => {

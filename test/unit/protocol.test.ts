@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createMessage, isPrimaryMessage, isWorkerMessage, PROTOCOL_VERSION } from '../../lib/protocol.js'
+import { createMessage, isCaptureStackMessage, isPrimaryMessage, isStackReportMessage, isWorkerMessage, PROTOCOL_VERSION } from '../../lib/protocol.js'
 
 const primary = [
   createMessage({ type: 'fcl:instance', instance: { ready: 2, total: 3, state: 'running' } }),
@@ -19,7 +19,8 @@ const worker = [
   createMessage({ type: 'fcl:config-ack', version: 2, ok: false, error: 'boom' }),
   createMessage({ type: 'fcl:fatal', message: 'EADDRINUSE', code: 'FCL_ERR_WORKER_PORT_IN_USE' }),
   createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5, requests: 42 }),
-  createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5, requests: null })
+  createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5, requests: null }),
+  createMessage({ type: 'fcl:heartbeat' })
 ]
 
 t.test('createMessage stamps the protocol version', async (t) => {
@@ -93,4 +94,35 @@ t.test('malformed fields are rejected', async (t) => {
     { v: 1, type: 'fcl:metrics-final' }
   ]
   for (const value of badWorker) t.notOk(isWorkerMessage(value), JSON.stringify(value))
+})
+
+t.test('the watchdog pipe: capture requests and stack reports, and nothing else', async (t) => {
+  const request = createMessage({ type: 'fcl:capture-stack', id: 3 })
+  const frames = [{ functionName: 'spin', file: '/srv/app/routes.js', line: 12, column: 5 }, { functionName: '', file: 'node:internal/timers', line: 1, column: 1 }]
+  const reports = [
+    createMessage({ type: 'fcl:stack', id: 3, loop: 'busy', frames, mainIdleMs: 4100 }),
+    createMessage({ type: 'fcl:stack', id: 4, loop: 'blocked', frames: null, mainIdleMs: null, note: 'inside a native call' }),
+    createMessage({ type: 'fcl:stack', id: 5, loop: 'idle', frames: null, mainIdleMs: 300, note: 'waiting' })
+  ]
+  t.ok(isCaptureStackMessage(request))
+  t.ok(isCaptureStackMessage(JSON.parse(JSON.stringify(request))))
+  for (const report of reports) {
+    t.ok(isStackReportMessage(JSON.parse(JSON.stringify(report))), JSON.stringify(report).slice(0, 50))
+    t.notOk(isCaptureStackMessage(report))
+    t.notOk(isWorkerMessage(report), 'not an IPC message')
+  }
+  t.notOk(isStackReportMessage(request))
+  const bad: unknown[] = [
+    { v: 1, type: 'fcl:capture-stack' },
+    { v: 1, type: 'fcl:stack', id: 1, frames: null },
+    { v: 1, type: 'fcl:stack', id: 1, frames: null, mainIdleMs: 0 },
+    { v: 1, type: 'fcl:stack', id: 1, loop: 'stuck', frames: null, mainIdleMs: 0 },
+    { v: 1, type: 'fcl:stack', id: 1, loop: 'busy', frames: [{ functionName: 'x', file: 'y', line: '1', column: 1 }], mainIdleMs: 0 },
+    { v: 1, type: 'fcl:stack', id: 1, loop: 'busy', frames: {}, mainIdleMs: 0 },
+    { v: 1, type: 'fcl:stack', id: 1, loop: 'blocked', frames: null, mainIdleMs: 0, note: 5 }
+  ]
+  for (const value of bad) {
+    t.notOk(isStackReportMessage(value), JSON.stringify(value))
+    t.notOk(isCaptureStackMessage(value), JSON.stringify(value))
+  }
 })

@@ -17,9 +17,10 @@ const STATUS: ClusterStatus = {
   control: '/run/user/1000/fastify-cluster-launch/server-3000.sock',
   limits: { readyTimeout: 30000, graceTimeout: 20000 },
   workers: [
-    { workerId: 0, pid: 4250, state: 'ready', startedAt: NOW - 65000, uptime: 65000, restarts: 1, rss: 97517568, heapUsed: 12058624, elu: 0.0234, requests: 15230 },
-    { workerId: 1, pid: 4251, state: 'starting', startedAt: NOW - 800, uptime: 800, restarts: 0, rss: null, heapUsed: null, elu: null, requests: null }
+    { workerId: 0, pid: 4250, state: 'ready', startedAt: NOW - 65000, uptime: 65000, restarts: 1, rss: 97517568, heapUsed: 12058624, elu: 0.0234, requests: 15230, lastSeenAt: NOW - 65000, silentMs: 0 },
+    { workerId: 1, pid: 4251, state: 'starting', startedAt: NOW - 800, uptime: 800, restarts: 0, rss: null, heapUsed: null, elu: null, requests: null, lastSeenAt: NOW - 800, silentMs: 0 }
   ],
+  backoff: [],
   lastRoll: { ok: true, replaced: 2, total: 2, ms: 1412, finishedAt: NOW - 125000 },
   lastConfigReload: { ok: false, applied: 1, total: 2, version: 3, failures: ['worker 1 (pid 4251): nope'], error: 'worker 1 (pid 4251): nope', finishedAt: NOW - 5000 }
 }
@@ -64,6 +65,24 @@ t.test('the status table: header lines, then one row per worker, "-" where unkno
   t.notOk(text.includes('\u001b['), 'no colour codes')
   const widths = new Set(lines.slice(4).map((l) => l.length))
   t.equal(widths.size, 1, 'every table line has the same width')
+})
+
+t.test('the table names a stuck worker and a worker id waiting out its restart delay, in id order', async (t) => {
+  const status: ClusterStatus = {
+    ...STATUS,
+    instance: { ready: 1, total: 3, state: 'running' },
+    workers: [
+      { workerId: 0, pid: 4250, state: 'unresponsive', startedAt: NOW - 65000, uptime: 65000, restarts: 0, rss: 97517568, heapUsed: 12058624, elu: 1, requests: 15230, lastSeenAt: NOW - 65000, silentMs: 0 },
+      { workerId: 2, pid: 4252, state: 'ready', startedAt: NOW - 5000, uptime: 5000, restarts: 0, rss: null, heapUsed: null, elu: null, requests: 3, lastSeenAt: NOW - 5000, silentMs: 0 }
+    ],
+    backoff: [{ workerId: 1, restarts: 3, restartIn: 400 }]
+  }
+  const rows = formatStatus(status, NOW).split('\n').filter((l) => l.startsWith('│')).map((l) => l.split('│').slice(1, -1).map((c) => c.trim()))
+  t.same(rows.slice(1), [
+    ['0', '4250', 'unresponsive', '1m 05s', '0', '93.0 MB', '11.5 MB', '100.0 %', '15230'],
+    ['1', '-', 'backoff (restart in 400 ms)', '-', '3', '-', '-', '-', '-'],
+    ['2', '4252', 'ready', '5 s', '0', '-', '-', '-', '3']
+  ])
 })
 
 t.test('command outcomes: one line when done, a coded error when failed', async (t) => {
