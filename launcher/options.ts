@@ -30,7 +30,7 @@ export interface LaunchOptions {
   maxRestarts?: number
   /** A worker up this long (ms) has its crash streak reset. Default 30000. */
   minUptime?: number
-  /** First restart delay (ms), doubled per consecutive crash. Default 100. */
+  /** Delay (ms) before the second restart of a crash streak (the first is immediate), doubled per further crash. Default 100. */
   restartDelay?: number
   /** Ceiling of the restart delay (ms). Default 15000. */
   restartDelayMax?: number

@@ -7,7 +7,7 @@
 import type { Readable, Writable } from 'node:stream'
 import { createLineReader } from './control-protocol.js'
 import { createMessage, isStackReportMessage, type StackFrame, type StackReportMessage } from '../lib/protocol.js'
-import { STACK_CAPTURE_GRACE_MS } from './watchdog-timing.js'
+import { judgeLoop, STACK_CAPTURE_GRACE_MS, type LoopState } from './watchdog-timing.js'
 import type { StuckReport, WorkerProc } from './worker-proc.js'
 
 /** A report line is a few frames; anything far longer is not from our thread. */
@@ -81,9 +81,9 @@ export function culpritFrame (frames: readonly StackFrame[]): StackFrame | undef
 }
 
 /** What a log line says of a capture: where the loop is stuck, that it is not, or why nobody can say. */
-export function describeCapture (report: StackReportMessage | null): string {
+export function describeCapture (report: StackReportMessage | null, loop: LoopState | null): string {
   if (report === null) return 'no stack: the watchdog thread did not answer'
-  if (report.loop === 'idle') return 'its event loop turns (it waits on something; it is not stuck)'
+  if (loop === 'idle') return 'its event loop turns (it waits on something; it is not stuck)'
   const culprit = report.frames === null ? undefined : culpritFrame(report.frames)
   if (culprit === undefined) return `no JavaScript stack: ${report.note ?? 'the main thread could not be paused'}`
   return `stuck in ${formatFrame(culprit)}`
@@ -93,16 +93,17 @@ export function describeCapture (report: StackReportMessage | null): string {
  * Asks a worker's watchdog thread where its main thread is, bounded by
  * {@link STACK_CAPTURE_GRACE_MS}; null when the worker runs no watchdog thread.
  */
-export async function takeStack (proc: WorkerProc): Promise<StuckReport | null> {
+export async function takeStack (proc: WorkerProc, heartbeatMs: number): Promise<StuckReport | null> {
   if (proc.stackChannel === null) return null
   const report = await proc.stackChannel.capture(STACK_CAPTURE_GRACE_MS)
+  const loop = report === null ? null : judgeLoop(report, heartbeatMs)
   return {
     workerId: proc.workerId,
     pid: proc.pid,
     silentMs: Date.now() - proc.lastSeenAt,
     stack: report?.frames?.map(formatFrame) ?? [],
-    summary: describeCapture(report),
-    loop: report?.loop ?? null,
+    summary: describeCapture(report, loop),
+    loop,
     mainIdleMs: report?.mainIdleMs ?? null
   }
 }

@@ -205,7 +205,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (proc.state !== 'starting') return
       // A start that hangs is named like a stuck ready worker: where its event loop was. A start
       // whose loop still turns is waiting on something else, and a stack would only mislead.
-      void takeStack(proc).then((stack) => {
+      void takeStack(proc, heartbeatIntervalFor(o.workerTimeout)).then((stack) => {
         if (proc.state !== 'starting') return
         const where = stack === null ? '' : `; ${stack.summary}`
         proc.fatal ??= { message: `did not become ready within ${o.readyTimeout} ms (--ready-timeout)${where}`, code: ERROR_CODES.WORKER_READY_TIMEOUT }
@@ -391,7 +391,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     const delay = restartDelayFor(slot.crashStreak, this.#policy)
     this.#log.warn({ workerId: slot.workerId, code: info.code, signal: info.signal, delay, crashStreak: slot.crashStreak },
-      `${who} ${describeExit(info)}; restarting in ${delay} ms`)
+      `${who} ${describeExit(info)}; ${delay === 0 ? 'restarting now' : `restarting in ${delay} ms`}`)
     // Not unref'd: during the delay this timer may be all that keeps the primary alive.
     slot.restartAt = Date.now() + delay
     slot.restartTimer = setTimeout(() => {
@@ -630,7 +630,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const who = `worker ${proc.workerId} (pid ${proc.pid})`
     this.#log.warn({ workerId: proc.workerId, workerPid: proc.pid, silentMs },
       `${who} unresponsive: no heartbeat for ${(silentMs / 1000).toFixed(1)} s (--worker-timeout ${this.#options.workerTimeout} ms); taking its stack`)
-    const stuck = await takeStack(proc) ?? { workerId: proc.workerId, pid: proc.pid, silentMs, stack: [], summary: 'no stack: the workers run no watchdog thread (--no-worker-stacks)', loop: null, mainIdleMs: null }
+    const stuck = await takeStack(proc, heartbeatIntervalFor(this.#options.workerTimeout)) ?? { workerId: proc.workerId, pid: proc.pid, silentMs, stack: [], summary: 'no stack: the workers run no watchdog thread (--no-worker-stacks)', loop: null, mainIdleMs: null }
     if (proc.state !== 'unresponsive') return null
     if (!confirm(stuck)) {
       proc.state = 'ready'

@@ -4,14 +4,22 @@
  *
  * - Workers send a heartbeat from their main event loop; any message from a worker counts
  *   as one, since every message leaves from that loop.
- * - The primary looks once a second. A ready worker silent for longer than `--worker-timeout`
- *   is unresponsive.
- * - A look that runs far later than scheduled means the primary itself was blocked or
- *   descheduled: the heartbeats that arrived meanwhile are still unread in the pipe, so that
- *   round judges nobody.
+ * - A ready worker silent for longer than `--worker-timeout` is unresponsive. The primary
+ *   looks when the earliest worker could be overdue (watchdog.ts), within a second of it.
+ * - A look that runs more than a second later than scheduled means the primary itself was
+ *   blocked or descheduled: the heartbeats that arrived meanwhile are still unread in the
+ *   pipe, so that round judges nobody and the next look comes a second later.
  */
-import type { LoopState } from '../lib/protocol.js'
+import type { CaptureOutcome } from '../lib/protocol.js'
 
+/**
+ * What the primary makes of a capture: the loop is `busy` in JavaScript that keeps it from
+ * turning (the frames say where), `blocked` inside a native call, or `idle`: turning or
+ * waiting as a healthy loop does.
+ */
+export type LoopState = 'busy' | 'blocked' | 'idle'
+
+/** The watchdog's resolution: a skipped look is retried this much later, and no timeout is shorter. */
 export const WATCHDOG_CHECK_MS = 1000
 
 /** A look this much later than scheduled is skipped (the primary was not running). */
@@ -37,17 +45,27 @@ export function debuggerRequested (execArgv: readonly string[], nodeOptions = ''
 }
 
 /**
- * Heartbeats come ten times per timeout, at most once a second and at least every 100 ms
- * apart: the silence the primary measures then starts within a tenth of the timeout of the
- * real stall, and an idle worker sends one small message a second at the default timeout.
+ * Heartbeats come ten times per timeout, at most every 3 s (the stats interval, whose reports
+ * count as heartbeats) and at least every 100 ms apart: the silence the primary measures then
+ * starts within a tenth of the timeout of the real stall, and an idle worker at the default
+ * timeout sends nothing but its stats report every 3 s.
  */
 export function heartbeatIntervalFor (workerTimeoutMs: number): number {
-  return Math.min(1000, Math.max(100, Math.floor(workerTimeoutMs / 10)))
+  return Math.min(3000, Math.max(100, Math.floor(workerTimeoutMs / 10)))
 }
 
-/** Whether this look ran so late that the primary itself must have been stalled. */
-export function isLateCheck (previousCheckAt: number, now: number, intervalMs = WATCHDOG_CHECK_MS): boolean {
-  return now - previousCheckAt > intervalMs + LATE_CHECK_SLACK_MS
+/** Whether a look due at `dueAt` ran so late that the primary itself must have been stalled. */
+export function isLateLook (dueAt: number, now: number): boolean {
+  return now - dueAt > LATE_CHECK_SLACK_MS
+}
+
+/**
+ * When to look next: just after the earliest deadline (a worker's last message + the
+ * timeout) of the workers judged healthy now, or a timeout from now when there are none.
+ */
+export function nextWatchdogLook (deadlines: readonly number[], now: number, workerTimeoutMs: number): number {
+  const earliest = deadlines.length === 0 ? now + workerTimeoutMs : Math.min(...deadlines)
+  return Math.max(earliest + 1, now + 1)
 }
 
 /** A worker is unresponsive once it has been silent for longer than the timeout. */
@@ -56,17 +74,26 @@ export function isUnresponsive (lastSeenAt: number, now: number, workerTimeoutMs
 }
 
 /**
- * The watchdog thread's verdict on the main loop, from one capture:
- * - the debugger could not even be enabled: the loop is inside a native call (`blocked`);
- * - it was enabled but no JavaScript ran to be paused: the loop is waiting (`idle`);
- * - it paused, but the loop's heartbeat ticked within the last interval and a half (plus a
- *   little for a busy but healthy loop): it paused ordinary work of a turning loop (`idle`);
- * - otherwise JavaScript has kept the loop from turning: it is stuck where it paused (`busy`).
+ * A pause that lands later than this found no JavaScript running when it was asked for: it
+ * waited for the next callback of a loop that turns. JavaScript that runs without a break
+ * takes the interrupt within a few ms.
+ */
+export const PAUSE_LANDS_AT_ONCE_MS = 100
+
+/**
+ * The verdict on the main loop, from one capture of the watchdog thread:
+ * - the debugger could not even get in: the loop is inside a native call (`blocked`);
+ * - it got in but no JavaScript ran to be paused: the loop is waiting (`idle`);
+ * - the pause landed only after a while, in the next callback of a turning loop (`idle`);
+ * - the loop's heartbeat clock ticked within the last half interval: it turns (`idle`);
+ * - otherwise JavaScript runs without a break and keeps the loop from turning: it is stuck
+ *   where it paused (`busy`).
  * `idle` overrules a late heartbeat: the silence was the channel's, not the loop's.
  */
-export function judgeLoop (capture: { enabled: boolean, paused: boolean, mainIdleMs: number | null }, heartbeatMs: number): LoopState {
-  if (!capture.enabled) return 'blocked'
-  if (!capture.paused) return 'idle'
-  if (capture.mainIdleMs !== null && capture.mainIdleMs < heartbeatMs * 1.5 + 250) return 'idle'
+export function judgeLoop (capture: { outcome: CaptureOutcome, pauseMs: number | null, mainIdleMs: number | null }, heartbeatMs: number): LoopState {
+  if (capture.outcome === 'no-debugger') return 'blocked'
+  if (capture.outcome === 'no-pause') return 'idle'
+  if (capture.pauseMs !== null && capture.pauseMs > PAUSE_LANDS_AT_ONCE_MS) return 'idle'
+  if (capture.mainIdleMs !== null && capture.mainIdleMs < heartbeatMs / 2) return 'idle'
   return 'busy'
 }

@@ -4,18 +4,26 @@
  * then loads the entry: a default-exported function is a Fastify plugin that we
  * host; anything else is an app that starts itself.
  */
+import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
-import Fastify, { type FastifyBaseLogger, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyServerOptions, fastify as fastifyFactory } from 'fastify'
 import clusterPlugin from '../lib/index.js'
 import { createMessage, sendToPrimaryAndWait } from '../lib/protocol.js'
 import { ENV, getWorkerLink } from '../lib/worker-link.js'
 import { createLogger } from './logger.js'
-import { installReusePortListen } from './worker-reuse-port.js'
-import { startWatchdogThread } from './worker-watchdog.js'
 
-/** How often the worker reports RSS/heap/event-loop use and requests served (memory recycling and `status` read it). */
-const STATS_INTERVAL_MS = 2000
+// Required, not imported: on Node 20 importing a CommonJS package from ESM starts the loader's
+// CommonJS lexer (WebAssembly), about 6 MB of RSS a worker pays for nothing.
+const Fastify = createRequire(import.meta.url)('fastify') as typeof fastifyFactory
+
+/**
+ * How often the worker reports RSS/heap/event-loop use and requests served (memory recycling
+ * and `status` read it). Every wake-up of an idle process costs CPU (about half a millisecond
+ * on the 2-CPU machine the benchmark runs on), so an idle worker wakes once per report, and at
+ * the default --worker-timeout the report is its heartbeat too.
+ */
+const STATS_INTERVAL_MS = 3000
 
 const link = getWorkerLink()
 const workerId = link.workerId ?? 0
@@ -40,13 +48,16 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGT
 }
 
 // Set only when the primary runs a watchdog that wants stacks, and gave this worker its pipe.
+// Each of these is imported only where its option is on: a worker loads what it uses.
 if (process.env[ENV.WATCHDOG_THREAD] === '1') {
-  startWatchdogThread(link, Number(process.env[ENV.HEARTBEAT_MS]), function watchdogFailed (err) {
+  const { startWatchdogThread } = await import('./worker-watchdog.js')
+  startWatchdogThread(link, function watchdogFailed (err) {
     getLogger().warn({ err }, `the watchdog thread stopped (${err.message}); a stuck event loop will be replaced without its stack`)
   })
 }
 
 if (process.env[ENV.BALANCE] === 'reuseport') {
+  const { installReusePortListen } = await import('./worker-reuse-port.js')
   installReusePortListen(function reportListening (server) {
     const address = server.address()
     link.send(createMessage({ type: 'fcl:listening', port: typeof address === 'object' && address !== null ? address.port : 0 }))
@@ -67,13 +78,12 @@ process.on('uncaughtException', (err) => { void failWorker(err) })
 process.on('unhandledRejection', (reason) => { void failWorker(reason) })
 
 let lastElu = performance.eventLoopUtilization()
-function reportStats (): void {
+link.startReports(function workerStats () {
   const memory = process.memoryUsage()
   const elu = performance.eventLoopUtilization(lastElu)
   lastElu = performance.eventLoopUtilization()
-  link.send(createMessage({ type: 'fcl:stats', rss: memory.rss, heapUsed: memory.heapUsed, elu: elu.utilization, requests: link.requests }))
-}
-setInterval(reportStats, STATS_INTERVAL_MS).unref()
+  return { rss: memory.rss, heapUsed: memory.heapUsed, elu: elu.utilization }
+}, STATS_INTERVAL_MS)
 
 interface EntryModule {
   default?: unknown
@@ -100,4 +110,4 @@ async function main (): Promise<void> {
 
 // A first report once the entry is loaded, so `status` shows a new worker's memory at once
 // instead of "-" until the first interval.
-main().then(reportStats, failWorker)
+main().then(() => { link.reportStats() }, failWorker)

@@ -5,8 +5,8 @@
  */
 import type { Worker } from 'node:cluster'
 import { ERROR_CODES, FclError } from '../lib/errors.js'
-import type { LoopState } from '../lib/protocol.js'
 import type { StackChannel } from './stack-channel.js'
+import type { LoopState } from './watchdog-timing.js'
 
 /** `unresponsive`: the watchdog found its event loop stuck; it is being killed. */
 export type ProcState = 'starting' | 'ready' | 'draining' | 'unresponsive' | 'exited'

@@ -15,13 +15,13 @@ function withoutNodeOptions (env: NodeJS.ProcessEnv): Record<string, string> {
   return copy
 }
 
-export function startWatchdogThread (link: WorkerLink, heartbeatMs: number, onError: (err: Error) => void): void {
+export function startWatchdogThread (link: WorkerLink, onError: (err: Error) => void): void {
   const lastTick = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT))
   const tick = (): void => { Atomics.store(lastTick, 0, BigInt(Date.now())) }
   tick()
   link.onHeartbeat(tick)
-  const thread = new Worker(new URL('./watchdog-thread.js', import.meta.url), {
-    workerData: { fd: WATCHDOG_FD, lastTick, pauseWaitMs: STACK_PAUSE_WAIT_MS, heartbeatMs },
+  const thread = new Worker(new URL('./watchdog-thread.cjs', import.meta.url), {
+    workerData: { fd: WATCHDOG_FD, lastTick, pauseWaitMs: STACK_PAUSE_WAIT_MS },
     // Not the worker's own flags, nor NODE_OPTIONS: an `--import tsx` (or an APM agent's) would
     // load into the thread too, for several MB more.
     execArgv: [],

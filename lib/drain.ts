@@ -1,6 +1,7 @@
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
+import { listServers } from './server-listeners.js'
 
 /**
  * After the listener stopped accepting and every response says `Connection: close`,
@@ -13,21 +14,6 @@ import type { FastifyInstance } from 'fastify'
  * until the grace timeout (a known limitation, documented in the README).
  */
 export const IDLE_REAP_AFTER_MS = 1000
-
-/**
- * Fastify binds one extra server per address when the host resolves to several
- * (`localhost` -> 127.0.0.1 and ::1) and keeps them behind a private symbol;
- * they must stop accepting too, or connections keep landing on a closing worker.
- */
-function listServers (fastify: FastifyInstance): net.Server[] {
-  const servers: net.Server[] = [fastify.server]
-  const key = Object.getOwnPropertySymbols(fastify).find((s) => s.description === 'fastify.serverBindings')
-  const extra: unknown = key === undefined ? undefined : (fastify as unknown as Record<symbol, unknown>)[key]
-  if (Array.isArray(extra)) {
-    for (const server of extra) if (server instanceof net.Server && server !== fastify.server) servers.push(server)
-  }
-  return servers
-}
 
 /**
  * Stops accepting without touching open connections. `http.Server#close` would
@@ -70,6 +56,8 @@ function reapIdle (servers: net.Server[]): void {
  * grace timeout bounds the whole.
  */
 export async function drainFastify (fastify: FastifyInstance, plan: DrainPlan): Promise<void> {
+  // Every server of the instance (Fastify binds one per address of a multi-address host)
+  // must stop accepting, or connections keep landing on a closing worker.
   // These waits are the work itself (the process must stay up through them), so
   // they are not unref'd; each is cleared when the drain ends.
   if (plan.drainDelay > 0) await sleep(plan.drainDelay)

@@ -1,14 +1,19 @@
-import closeWithGrace from 'close-with-grace'
+import { createRequire } from 'node:module'
+import type closeWithGrace from 'close-with-grace'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
-import fp from 'fastify-plugin'
+import type fastifyPlugin from 'fastify-plugin'
 import { drainFastify } from './drain.js'
-import { registerMetrics } from './metrics.js'
 import { METRICS_DEFAULTS, resolvePluginOptions, type ClusterPluginOptions, type ResolvedPluginOptions } from './options.js'
 import type { ConfigObject, InstanceView } from './protocol.js'
 import { createMessage } from './protocol.js'
 import { Readiness, type ReadinessState } from './readiness.js'
 import { registerProbeRoutes } from './routes.js'
+import { closeConnectionsFromNowOn, countRequests } from './server-listeners.js'
 import { getWorkerLink, type ConfigUpdate, type WorkerLink } from './worker-link.js'
+
+// Required, not imported: on Node 20 importing a CommonJS package from ESM starts the loader's
+// CommonJS lexer (WebAssembly), about 6 MB of RSS in every worker for nothing else.
+const fp = createRequire(import.meta.url)('fastify-plugin') as typeof fastifyPlugin
 
 export type ConfigReloadHandler = (next: ConfigObject, previous: ConfigObject) => void | Promise<void>
 
@@ -103,10 +108,11 @@ function wireLauncher (fastify: FastifyInstance, cluster: ClusterState, link: Wo
   })
   // Starts at 0 (not null) so the primary can tell "no requests yet" from "not counted".
   link.requests ??= 0
-  // A callback hook, like onSend in the plugin body: no promise per request.
-  fastify.addHook('onResponse', function countResponse (_request, _reply, done) {
-    link.countResponse()
-    done()
+  countRequests(fastify, function countRequest () { link.countRequest() })
+  // The whole instance drains (a stop): every worker tells its clients to leave at once,
+  // before its own drain message arrives.
+  link.on('instance', function closeWhenInstanceDrains (instance) {
+    if (instance.state === 'draining') closeConnectionsFromNowOn(fastify)
   })
   cluster.readiness.on('change', function reportReady (state) {
     if (state === 'ready') link.send(createMessage({ type: 'fcl:ready' }))
@@ -114,8 +120,10 @@ function wireLauncher (fastify: FastifyInstance, cluster: ClusterState, link: Wo
   link.send(createMessage({ type: 'fcl:attached' }))
 }
 
-function wireStandalone (fastify: FastifyInstance, cluster: ClusterState, options: ResolvedPluginOptions): void {
+async function wireStandalone (fastify: FastifyInstance, cluster: ClusterState, options: ResolvedPluginOptions): Promise<void> {
   if (!options.handleSignals) return
+  // Loaded here, not at the top: a worker under the launcher never needs it.
+  const { default: closeWithGrace } = await import('close-with-grace')
   let closer: ReturnType<typeof closeWithGrace> | undefined
   const onHangup = function reloadOnHangup (): void {
     cluster.runReloadHandlers(cluster.config).then(
@@ -157,13 +165,9 @@ const clusterPluginImpl: FastifyPluginAsync<ClusterPluginOptions> = async functi
   const cluster = new ClusterState(link)
   fastify.decorate('cluster', cluster)
 
-  // A callback hook, not an async one: it runs on every response, and an async
-  // hook costs a promise per request for what is a flag check.
-  fastify.addHook('onSend', function closeWhileDraining (_request, reply, payload, done) {
-    // Set at send time, not request time, so a request that began before the drain
-    // still tells its client to move on.
-    if (cluster.readiness.isDraining || link.instance?.state === 'draining') reply.header('connection', 'close')
-    done(null, payload)
+  // Nothing per request until a drain: then every response closes its connection.
+  cluster.readiness.on('change', function closeWhileDraining (state) {
+    if (state === 'draining') closeConnectionsFromNowOn(fastify)
   })
   fastify.addHook('onListen', async function markReady () {
     cluster.readiness.advance('ready')
@@ -180,10 +184,13 @@ const clusterPluginImpl: FastifyPluginAsync<ClusterPluginOptions> = async functi
   // The launcher's --metrics wins: every worker of the cluster must feed the aggregate,
   // whether or not the entry asked for metrics itself.
   const metrics = options.metrics ?? (link.metrics ? METRICS_DEFAULTS : null)
-  if (metrics !== null) await registerMetrics(fastify, metrics, link)
+  if (metrics !== null) {
+    const { registerMetrics } = await import('./metrics.js')
+    await registerMetrics(fastify, metrics, link)
+  }
 
   if (link.active) wireLauncher(fastify, cluster, link)
-  else wireStandalone(fastify, cluster, options)
+  else await wireStandalone(fastify, cluster, options)
 }
 
 export const clusterPlugin = fp(clusterPluginImpl, {

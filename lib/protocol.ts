@@ -85,20 +85,22 @@ export interface StackFrame {
 /** Primary -> watchdog thread: pause the main thread and report where it is. */
 export interface CaptureStackMessage { v: 1, type: 'fcl:capture-stack', id: number }
 /**
- * What a capture found the main loop doing: `busy` running JavaScript that has not let the loop
- * turn (the frames say where), `blocked` inside a native call the debugger cannot interrupt, or
- * `idle`, turning or waiting as a healthy loop does (not stuck at all).
+ * What a capture got: `paused` (the frames), `no-pause` (the debugger got in, but no JavaScript
+ * ran to be paused: the loop waits), `no-debugger` (the main thread did not even answer: it is
+ * inside a native call). The primary judges what that says of the loop (watchdog-timing.ts).
  */
-export type LoopState = 'busy' | 'blocked' | 'idle'
+export type CaptureOutcome = 'paused' | 'no-pause' | 'no-debugger'
 /**
  * Watchdog thread -> primary. `frames` is null when no JavaScript stack could be taken
- * (`note` says why); `mainIdleMs` is how long ago the main loop last turned, as the thread saw it.
+ * (`note` says why); `pauseMs` is how long the pause took to land (null without one): a few ms
+ * when JavaScript runs without a break; `mainIdleMs` is how long ago the main loop last
+ * ticked its heartbeat clock, as the thread saw it.
  */
-export interface StackReportMessage { v: 1, type: 'fcl:stack', id: number, loop: LoopState, frames: StackFrame[] | null, mainIdleMs: number | null, note?: string }
+export interface StackReportMessage { v: 1, type: 'fcl:stack', id: number, outcome: CaptureOutcome, frames: StackFrame[] | null, pauseMs: number | null, mainIdleMs: number | null, note?: string }
 
 type Body<M> = M extends { type: string } ? Omit<M, 'v'> : never
 
-const LOOP_STATES: ReadonlySet<unknown> = new Set<LoopState>(['busy', 'blocked', 'idle'])
+const CAPTURE_OUTCOMES: ReadonlySet<unknown> = new Set<CaptureOutcome>(['paused', 'no-pause', 'no-debugger'])
 const INSTANCE_STATES: ReadonlySet<unknown> = new Set<InstanceState>(['starting', 'running', 'draining'])
 const DRAIN_REASONS: ReadonlySet<unknown> = new Set<DrainReason>(['shutdown', 'rolling-restart', 'memory', 'scale-down'])
 
@@ -174,9 +176,10 @@ export function isCaptureStackMessage (value: unknown): value is CaptureStackMes
 
 export function isStackReportMessage (value: unknown): value is StackReportMessage {
   if (!isEnvelope(value) || value.type !== 'fcl:stack') return false
-  const m = value as { id?: unknown, loop?: unknown, frames?: unknown, mainIdleMs?: unknown, note?: unknown }
-  return typeof m.id === 'number' && LOOP_STATES.has(m.loop) &&
+  const m = value as { id?: unknown, outcome?: unknown, frames?: unknown, pauseMs?: unknown, mainIdleMs?: unknown, note?: unknown }
+  return typeof m.id === 'number' && CAPTURE_OUTCOMES.has(m.outcome) &&
     (m.frames === null || (Array.isArray(m.frames) && m.frames.every(isStackFrame))) &&
+    (m.pauseMs === null || typeof m.pauseMs === 'number') &&
     (m.mainIdleMs === null || typeof m.mainIdleMs === 'number') &&
     (m.note === undefined || typeof m.note === 'string')
 }

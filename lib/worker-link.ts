@@ -43,6 +43,8 @@ export type DrainHandler = (request: DrainRequest) => Promise<void>
 /** The worker's own metrics, as prom-client's `getMetricsAsJSON()` gives them. */
 export type MetricsSource = () => Promise<unknown[]>
 export interface ClusterMetricsText { text: string, contentType: string }
+/** The worker's own figures for `fcl:stats` (the link adds the request count). */
+export type StatsSource = () => { rss: number, heapUsed: number, elu: number }
 
 /** How long a worker's last metrics snapshot may take to leave before the worker exits anyway. */
 const FINAL_SNAPSHOT_TIMEOUT_MS = 2000
@@ -61,7 +63,7 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   configVersion: number
   instance: InstanceView | null = null
   /**
-   * Responses served, counted by the plugin's `onResponse` hook and reported in
+   * Requests received, counted by the plugin on Node's server and reported in
    * `fcl:stats`; null until the plugin is attached, so an entry without it shows
    * "unknown" rather than a misleading 0.
    */
@@ -74,6 +76,8 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   #metricsSource: MetricsSource | null = null
   #scrapeId = 0
   readonly #beatHooks: Array<() => void> = []
+  #heartbeatMs: number | null = null
+  #stats: StatsSource | null = null
   readonly #scrapes = new Map<number, { resolve: (r: ClusterMetricsText) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
 
   constructor (env: NodeJS.ProcessEnv = process.env) {
@@ -89,24 +93,43 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
       process.on('message', (message: unknown) => { this.#onMessage(message) })
       this.send(createMessage({ type: 'fcl:hello', configVersion: this.configVersion }))
       const every = Number(env[ENV.HEARTBEAT_MS])
-      if (Number.isInteger(every) && every > 0) this.#startHeartbeat(every)
+      this.#heartbeatMs = Number.isInteger(every) && every > 0 ? every : null
     }
   }
 
   /**
-   * The primary's watchdog hears from this loop at least this often. A timer, so a stuck
-   * loop stops it; unref'd, so it never keeps a drained worker alive. `onBeat` hooks run
-   * on the same tick (the watchdog thread's view of the loop).
+   * One timer for the stats report and the watchdog's heartbeat, so an idle worker sends as
+   * few messages as it can: a stats report is a heartbeat too, and a plain heartbeat goes out
+   * only on the ticks in between (none at the default timeout, whose heartbeat interval is
+   * the stats interval). A timer, so a stuck loop stops it; unref'd, so it never keeps a
+   * drained worker alive. The `onHeartbeat` hooks run on every tick (the watchdog thread's
+   * view of the loop).
    */
-  #startHeartbeat (everyMs: number): void {
+  startReports (stats: StatsSource, statsEveryMs: number): void {
+    this.#stats = stats
+    const every = this.#heartbeatMs === null ? statsEveryMs : Math.min(this.#heartbeatMs, statsEveryMs)
     const beat = createMessage({ type: 'fcl:heartbeat' })
+    let nextStatsAt = Date.now() + statsEveryMs
     setInterval(() => {
       for (const hook of this.#beatHooks) hook()
-      this.send(beat)
-    }, everyMs).unref()
+      const now = Date.now()
+      // Half a tick early counts: timers drift, and a report a few ms early is as good.
+      if (now >= nextStatsAt - every / 2) {
+        nextStatsAt = now + statsEveryMs
+        this.reportStats()
+      } else {
+        this.send(beat)
+      }
+    }, every).unref()
   }
 
-  /** Runs `hook` on every heartbeat (no-op when the watchdog is off). */
+  /** Sends a stats report now (also at start, once the entry is loaded). */
+  reportStats (): void {
+    if (this.#stats === null) return
+    this.send(createMessage({ type: 'fcl:stats', ...this.#stats(), requests: this.requests }))
+  }
+
+  /** Runs `hook` on every tick of the report timer. */
   onHeartbeat (hook: () => void): void {
     this.#beatHooks.push(hook)
   }
@@ -115,7 +138,7 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
     return this.active && sendToPrimary(message)
   }
 
-  countResponse (): void {
+  countRequest (): void {
     this.requests = (this.requests ?? 0) + 1
   }
 

@@ -113,7 +113,7 @@ t.test('after kill -9 of a worker, the counters keep what was last collected fro
   t.equal(before, 300)
   const [victim] = forkedPids(cli) as [number]
   process.kill(victim, 'SIGKILL')
-  await cli.waitFor(/restarting in/)
+  await cli.waitFor(/restarting (now|in)/)
   await waitUntil(async () => sampleSum((await scrape(metricsPort)).text, 'fcl_workers', { state: 'ready' }) === 2, 10000, 'the replacement to be ready')
   const after = (await scrape(metricsPort)).text
   t.equal(sampleSum(after, 'app_greetings_total'), 300, 'nothing lost: no request reached it after the last collection')

@@ -250,8 +250,8 @@ t.test('--worker-timeout 0: no heartbeats and no watchdog thread; --no-worker-st
   const environ = (pid: number): string => readFileSync(`/proc/${pid}/environ`, 'utf8')
   t.equal(threads(on.pid) - threads(off.pid), 1, `the watchdog thread is the only difference (${threads(on.pid)} vs ${threads(off.pid)} threads)`)
   t.equal(threads(noStacks.pid), threads(off.pid), '--no-worker-stacks starts no thread')
-  t.match(environ(on.pid), /FCL_WORKER_HEARTBEAT_MS=1000\0/, 'heartbeats every second at the default timeout')
-  t.match(environ(noStacks.pid), /FCL_WORKER_HEARTBEAT_MS=1000\0/, 'heartbeats without the thread')
+  t.match(environ(on.pid), /FCL_WORKER_HEARTBEAT_MS=3000\0/, 'heartbeats every 3 s at the default timeout')
+  t.match(environ(noStacks.pid), /FCL_WORKER_HEARTBEAT_MS=3000\0/, 'heartbeats without the thread')
   t.notMatch(environ(off.pid), /FCL_WORKER_HEARTBEAT_MS/, 'and none with the watchdog off')
   for (const { cli } of [on, noStacks, off]) cli.signal('SIGTERM')
   for (const { cli } of [on, noStacks, off]) t.equal((await cli.exited()).code, 0)
@@ -265,24 +265,29 @@ t.test('--worker-timeout 0: no heartbeats and no watchdog thread; --no-worker-st
   }
 })
 
-t.test('after kill -9, status counts the restart as soon as the replacement is forked, and still once it is ready', async (t) => {
+t.test('after kill -9, status counts the restart as soon as the replacement is forked, and still once it is ready; a second quick crash waits in backoff', async (t) => {
   const runtime = runtimeDir(t)
   const port = await freePort()
   const cli = spawnCli(t, ['-w', '2', '-p', String(port), '--host', '127.0.0.1', '--restart-delay', '1500', STUCK_APP], { env: { XDG_RUNTIME_DIR: runtime } })
   await cli.waitFor(/2\/2 workers ready/, 30000)
+  const readyLines = (): number => cli.logs().filter((x) => /^worker \d \(pid \d+\) ready in/.test(String(x.msg))).length
+  const slot0 = (status: { workers: Array<{ workerId: number, pid: number }> }, pid: number): unknown => status.workers.find((w) => w.workerId === 0 && w.pid === pid)
+
   const [victim] = forkedPids(cli) as [number]
   process.kill(victim, 'SIGKILL')
-  await cli.waitFor(/restarting in/, 5000)
-  const waiting = await statusJson(runtime)
-  t.match(waiting.backoff, [{ workerId: 0, restarts: 0 }], 'while it waits out its delay, the worker id shows as backoff')
-  await cli.waitFor((l) => / forked /.test(l) && forkedPids(cli).length === 3, 5000)
-  const starting = await statusJson(runtime)
-  t.match(starting.workers.find((w: { pid: number }) => w.pid === forkedPids(cli)[2]), { state: 'starting', restarts: 1 }, 'counted when forked')
-  t.same(starting.backoff, [])
-  const readyLines = (): number => cli.logs().filter((x) => /^worker \d \(pid \d+\) ready in/.test(String(x.msg))).length
+  await cli.waitFor(/was killed by SIGKILL; restarting now/, 5000)
+  await cli.waitFor(() => forkedPids(cli).length === 3, 5000)
+  const first = forkedPids(cli)[2] as number
+  t.match(slot0(await statusJson(runtime), first), { state: 'starting', restarts: 1 }, 'the first restart is immediate and counted when forked')
   await cli.waitFor(() => readyLines() === 3, 10000)
-  const ready = await statusJson(runtime)
-  t.match(ready.workers.find((w: { pid: number }) => w.pid === forkedPids(cli)[2]), { state: 'ready', restarts: 1 }, 'and still 1 once ready')
+  t.match(slot0(await statusJson(runtime), first), { state: 'ready', restarts: 1 }, 'and still 1 once ready')
+
+  process.kill(first, 'SIGKILL')
+  await cli.waitFor(/was killed by SIGKILL; restarting in 1500 ms/, 5000)
+  const waiting = await statusJson(runtime)
+  t.match(waiting.backoff, [{ workerId: 0, restarts: 1 }], 'a second quick crash waits out --restart-delay, shown as backoff')
+  await cli.waitFor(() => forkedPids(cli).length === 4, 5000)
+  t.match(slot0(await statusJson(runtime), forkedPids(cli)[3] as number), { restarts: 2 })
   cli.signal('SIGTERM')
   t.equal((await cli.exited()).code, 0)
 })

@@ -11,13 +11,13 @@ t.test('a crash before minUptime extends the streak, one after it starts a new o
   t.equal(nextCrashStreak(9, 60000, policy), 1)
 })
 
-t.test('the restart delay doubles per crash in a streak', async (t) => {
-  t.same([1, 2, 3, 4].map((streak) => restartDelayFor(streak, policy)), [100, 200, 400, 800])
-  t.equal(restartDelayFor(0, policy), 100, 'a streak below 1 gets the first delay')
+t.test('the first restart of a streak is immediate; then the delay starts and doubles per crash', async (t) => {
+  t.same([1, 2, 3, 4, 5].map((streak) => restartDelayFor(streak, policy)), [0, 100, 200, 400, 800])
+  t.equal(restartDelayFor(0, policy), 0, 'a streak below 1 restarts at once too')
 })
 
 t.test('the restart delay is capped at restartDelayMax, even for huge streaks', async (t) => {
-  t.equal(restartDelayFor(5, policy), 1000)
+  t.equal(restartDelayFor(6, policy), 1000)
   t.equal(restartDelayFor(10_000, policy), 1000)
   t.equal(restartDelayFor(3, { ...policy, restartDelay: 0 }), 0, 'a zero delay stays zero')
 })

@@ -100,9 +100,9 @@ t.test('the watchdog pipe: capture requests and stack reports, and nothing else'
   const request = createMessage({ type: 'fcl:capture-stack', id: 3 })
   const frames = [{ functionName: 'spin', file: '/srv/app/routes.js', line: 12, column: 5 }, { functionName: '', file: 'node:internal/timers', line: 1, column: 1 }]
   const reports = [
-    createMessage({ type: 'fcl:stack', id: 3, loop: 'busy', frames, mainIdleMs: 4100 }),
-    createMessage({ type: 'fcl:stack', id: 4, loop: 'blocked', frames: null, mainIdleMs: null, note: 'inside a native call' }),
-    createMessage({ type: 'fcl:stack', id: 5, loop: 'idle', frames: null, mainIdleMs: 300, note: 'waiting' })
+    createMessage({ type: 'fcl:stack', id: 3, outcome: 'paused', frames, pauseMs: 2, mainIdleMs: 4100 }),
+    createMessage({ type: 'fcl:stack', id: 4, outcome: 'no-debugger', frames: null, pauseMs: null, mainIdleMs: null, note: 'inside a native call' }),
+    createMessage({ type: 'fcl:stack', id: 5, outcome: 'no-pause', frames: null, pauseMs: null, mainIdleMs: 300, note: 'waiting' })
   ]
   t.ok(isCaptureStackMessage(request))
   t.ok(isCaptureStackMessage(JSON.parse(JSON.stringify(request))))
@@ -115,11 +115,11 @@ t.test('the watchdog pipe: capture requests and stack reports, and nothing else'
   const bad: unknown[] = [
     { v: 1, type: 'fcl:capture-stack' },
     { v: 1, type: 'fcl:stack', id: 1, frames: null },
-    { v: 1, type: 'fcl:stack', id: 1, frames: null, mainIdleMs: 0 },
-    { v: 1, type: 'fcl:stack', id: 1, loop: 'stuck', frames: null, mainIdleMs: 0 },
-    { v: 1, type: 'fcl:stack', id: 1, loop: 'busy', frames: [{ functionName: 'x', file: 'y', line: '1', column: 1 }], mainIdleMs: 0 },
-    { v: 1, type: 'fcl:stack', id: 1, loop: 'busy', frames: {}, mainIdleMs: 0 },
-    { v: 1, type: 'fcl:stack', id: 1, loop: 'blocked', frames: null, mainIdleMs: 0, note: 5 }
+    { v: 1, type: 'fcl:stack', id: 1, frames: null, pauseMs: null, mainIdleMs: 0 },
+    { v: 1, type: 'fcl:stack', id: 1, outcome: 'stuck', frames: null, pauseMs: null, mainIdleMs: 0 },
+    { v: 1, type: 'fcl:stack', id: 1, outcome: 'paused', frames: [{ functionName: 'x', file: 'y', line: '1', column: 1 }], pauseMs: 1, mainIdleMs: 0 },
+    { v: 1, type: 'fcl:stack', id: 1, outcome: 'paused', frames: {}, pauseMs: 1, mainIdleMs: 0 },
+    { v: 1, type: 'fcl:stack', id: 1, outcome: 'no-debugger', frames: null, pauseMs: null, mainIdleMs: 0, note: 5 }
   ]
   for (const value of bad) {
     t.notOk(isStackReportMessage(value), JSON.stringify(value))

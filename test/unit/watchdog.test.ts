@@ -2,13 +2,13 @@ import { Duplex } from 'node:stream'
 import t from 'tap'
 import { createMessage, type StackFrame } from '../../lib/protocol.js'
 import { culpritFrame, describeCapture, formatFrame, openStackChannel } from '../../launcher/stack-channel.js'
-import { debuggerRequested, heartbeatIntervalFor, isLateCheck, isUnresponsive, judgeLoop, STACK_CAPTURE_GRACE_MS, STACK_PAUSE_WAIT_MS, WATCHDOG_CHECK_MS } from '../../launcher/watchdog-timing.js'
+import { debuggerRequested, heartbeatIntervalFor, isLateLook, isUnresponsive, judgeLoop, nextWatchdogLook, STACK_CAPTURE_GRACE_MS, STACK_PAUSE_WAIT_MS, WATCHDOG_CHECK_MS } from '../../launcher/watchdog-timing.js'
 
-t.test('heartbeats come ten per timeout, between 100 ms and 1 s apart', async (t) => {
-  t.equal(heartbeatIntervalFor(30000), 1000, 'the default timeout: one a second')
+t.test('heartbeats come ten per timeout, between 100 ms and 3 s apart', async (t) => {
+  t.equal(heartbeatIntervalFor(30000), 3000, 'the default timeout: the stats report every 3 s is the heartbeat')
   t.equal(heartbeatIntervalFor(3000), 300)
   t.equal(heartbeatIntervalFor(1000), 100)
-  t.equal(heartbeatIntervalFor(600000), 1000)
+  t.equal(heartbeatIntervalFor(600000), 3000)
 })
 
 t.test('unresponsive only past the timeout, never with the watchdog off', async (t) => {
@@ -19,20 +19,26 @@ t.test('unresponsive only past the timeout, never with the watchdog off', async 
 
 t.test('a look that ran more than a second late is the primary\'s own stall and judges nobody', async (t) => {
   t.equal(WATCHDOG_CHECK_MS, 1000)
-  t.notOk(isLateCheck(10000, 11000))
-  t.notOk(isLateCheck(10000, 12000), 'one interval late is still a normal look')
-  t.ok(isLateCheck(10000, 12001))
-  t.ok(isLateCheck(10000, 25000), 'a primary blocked for 15 s')
+  t.notOk(isLateLook(10000, 10000))
+  t.notOk(isLateLook(10000, 11000), 'a second late is still a normal look')
+  t.ok(isLateLook(10000, 11001))
+  t.ok(isLateLook(10000, 25000), 'a primary blocked for 15 s')
 })
 
-t.test('the thread\'s verdict: blocked in native code, idle, or busy in JavaScript that keeps the loop from turning', async (t) => {
-  t.equal(judgeLoop({ enabled: false, paused: false, mainIdleMs: 9000 }, 1000), 'blocked', 'the debugger could not get in')
-  t.equal(judgeLoop({ enabled: true, paused: false, mainIdleMs: 9000 }, 1000), 'idle', 'no JavaScript ran to be paused')
-  t.equal(judgeLoop({ enabled: true, paused: true, mainIdleMs: 900 }, 1000), 'idle', 'paused ordinary work of a loop that ticked lately')
-  t.equal(judgeLoop({ enabled: true, paused: true, mainIdleMs: 1700 }, 1000), 'idle', 'a heartbeat late by a heavy request is still a turning loop')
-  t.equal(judgeLoop({ enabled: true, paused: true, mainIdleMs: 1800 }, 1000), 'busy')
-  t.equal(judgeLoop({ enabled: true, paused: true, mainIdleMs: 29000 }, 1000), 'busy')
-  t.equal(judgeLoop({ enabled: true, paused: true, mainIdleMs: null }, 1000), 'busy', 'no clock: the pause decides')
+t.test('the next look comes just after the earliest deadline, or a timeout from now', async (t) => {
+  t.equal(nextWatchdogLook([40000, 35000], 10000, 30000), 35001)
+  t.equal(nextWatchdogLook([], 10000, 30000), 40001, 'no ready worker: a timeout from now')
+  t.equal(nextWatchdogLook([9000], 10000, 30000), 10001, 'never in the past')
+})
+
+t.test('the verdict on a capture: blocked in native code, idle, or busy in JavaScript that keeps the loop from turning', async (t) => {
+  t.equal(judgeLoop({ outcome: 'no-debugger', pauseMs: null, mainIdleMs: 9000 }, 3000), 'blocked', 'the debugger could not get in')
+  t.equal(judgeLoop({ outcome: 'no-pause', pauseMs: null, mainIdleMs: 9000 }, 3000), 'idle', 'no JavaScript ran to be paused')
+  t.equal(judgeLoop({ outcome: 'paused', pauseMs: 340, mainIdleMs: 9000 }, 3000), 'idle', 'the pause waited for the next callback of a turning loop')
+  t.equal(judgeLoop({ outcome: 'paused', pauseMs: 2, mainIdleMs: 1400 }, 3000), 'idle', 'the clock ticked within the last half interval')
+  t.equal(judgeLoop({ outcome: 'paused', pauseMs: 2, mainIdleMs: 2900 }, 3000), 'busy', 'a start stuck for most of a 3 s ready timeout')
+  t.equal(judgeLoop({ outcome: 'paused', pauseMs: 1, mainIdleMs: 29000 }, 3000), 'busy')
+  t.equal(judgeLoop({ outcome: 'paused', pauseMs: 1, mainIdleMs: null }, 3000), 'busy', 'no clock: the pause decides')
   t.ok(STACK_PAUSE_WAIT_MS < STACK_CAPTURE_GRACE_MS, 'the thread gives up before the primary stops waiting')
 })
 
@@ -46,10 +52,10 @@ t.test('frames read like editor positions; the culprit is the first frame of the
   t.same(culpritFrame([TIMER, SPIN]), SPIN, 'Node\'s own frames are skipped')
   t.same(culpritFrame([TIMER]), TIMER, 'unless there is nothing else')
   t.equal(culpritFrame([]), undefined)
-  t.equal(describeCapture(createMessage({ type: 'fcl:stack', id: 1, loop: 'busy', frames: [SPIN], mainIdleMs: 5000 })), 'stuck in spin /srv/app/routes.js:12:5')
-  t.equal(describeCapture(createMessage({ type: 'fcl:stack', id: 1, loop: 'blocked', frames: null, mainIdleMs: 5000, note: 'inside a native call' })), 'no JavaScript stack: inside a native call')
-  t.equal(describeCapture(createMessage({ type: 'fcl:stack', id: 1, loop: 'idle', frames: [SPIN], mainIdleMs: 300 })), 'its event loop turns (it waits on something; it is not stuck)')
-  t.equal(describeCapture(null), 'no stack: the watchdog thread did not answer')
+  t.equal(describeCapture(createMessage({ type: 'fcl:stack', id: 1, outcome: 'paused', frames: [SPIN], pauseMs: 1, mainIdleMs: 5000 }), 'busy'), 'stuck in spin /srv/app/routes.js:12:5')
+  t.equal(describeCapture(createMessage({ type: 'fcl:stack', id: 1, outcome: 'no-debugger', frames: null, pauseMs: null, mainIdleMs: 5000, note: 'inside a native call' }), 'blocked'), 'no JavaScript stack: inside a native call')
+  t.equal(describeCapture(createMessage({ type: 'fcl:stack', id: 1, outcome: 'no-pause', frames: [SPIN], pauseMs: 1, mainIdleMs: 300 }), 'idle'), 'its event loop turns (it waits on something; it is not stuck)')
+  t.equal(describeCapture(null, null), 'no stack: the watchdog thread did not answer')
 })
 
 /** A stand-in for the worker's fd 4: what the primary writes, and a way to answer. */
@@ -71,8 +77,8 @@ t.test('the stack channel asks with an id and takes only the matching answer', a
   const pending = channel.capture(2000)
   t.same(written.map((w) => JSON.parse(w)), [{ v: 1, type: 'fcl:capture-stack', id: 1 }])
   answer('not json\n')
-  answer(`${JSON.stringify(createMessage({ type: 'fcl:stack', id: 7, loop: 'idle', frames: null, mainIdleMs: 1 }))}\n`)
-  const report = createMessage({ type: 'fcl:stack', id: 1, loop: 'busy', frames: [SPIN], mainIdleMs: 4000 })
+  answer(`${JSON.stringify(createMessage({ type: 'fcl:stack', id: 7, outcome: 'no-pause', frames: null, pauseMs: null, mainIdleMs: 1 }))}\n`)
+  const report = createMessage({ type: 'fcl:stack', id: 1, outcome: 'paused', frames: [SPIN], pauseMs: 1, mainIdleMs: 4000 })
   // Split across chunks, as a pipe may deliver it.
   const line = `${JSON.stringify(report)}\n`
   answer(line.slice(0, 20))
