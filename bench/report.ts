@@ -3,18 +3,23 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { noise, type Spread } from './measure.js'
+import { FIXED_RATE } from './scenarios/cpu-per-request.js'
 import type { SubjectName } from './subjects.js'
 
 export interface Results {
   machine: { cpus: number, model: string, node: string, platform: string, date: string, tcpMigrateReq?: boolean | null }
   settings: { quick: boolean, seconds: number, rounds: number, workers: number, elapsedSeconds?: number }
+  /** µs of CPU of the whole process tree per request, at the same fixed rate for every subject. */
+  cpuPerRequest: Partial<Record<SubjectName, { us: Spread, rps: Spread }>>
+  /** Idle CPU (ms per s) and memory (MB) of the primary and the workers, once start-up has settled. */
+  idle: Partial<Record<SubjectName, Record<string, Spread>>>
   throughput: Partial<Record<'hello' | 'cpu', Partial<Record<SubjectName, { rps: Spread, p50: Spread, p99: Spread }>>>>
-  connections: Partial<Record<SubjectName, { rps: Spread, errors: number }>>
+  /** `managerUsPerConnection`: µs of CPU of the process that accepts (primary, PM2's daemon) per connection. */
+  connections: Partial<Record<SubjectName, { rps: Spread, errors: number, managerUsPerConnection?: Spread }>>
   /** Keyed by subject, plus `<subject> close` for the same reload under `Connection: close` load. */
   reload: Record<string, { total: number, errors: number, non2xx: number, reloadMs: Spread }>
   crash: Partial<Record<SubjectName, Spread>>
   startup: Partial<Record<SubjectName, Record<string, Spread>>>
-  overhead: Partial<Record<SubjectName, { rssMb: number[], cpuPerSecondMs: number[] }>>
 }
 
 const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results')
@@ -40,6 +45,25 @@ function table (rows: string[][]): string {
 
 function sections (r: Results): Array<{ title: string, rows: string[][] }> {
   const out: Array<{ title: string, rows: string[][] }> = []
+  if (Object.keys(r.cpuPerRequest).length > 0) {
+    const c = r.cpuPerRequest
+    const rows = [['subject', 'µs of CPU per request (whole process tree)', 'noise %', 'req/s served']]
+    for (const [name, v] of Object.entries(c)) rows.push([name, fmt(v?.us, 1), String(noise(v?.us ?? { median: 0, min: 0, max: 0 })), fmt(v?.rps)])
+    rows.push(['ours / raw-cluster', ratio(c.ours?.us, c['raw-cluster']?.us), '', ''])
+    rows.push(['ours / pm2', ratio(c.ours?.us, c.pm2?.us), '', ''])
+    out.push({ title: `CPU per request at a fixed ${FIXED_RATE} req/s on the hello route (${r.settings.workers} workers, 32 keep-alive connections)`, rows })
+  }
+  if (Object.keys(r.idle).length > 0) {
+    const rows = [['subject', 'primary CPU ms/s idle', 'worker CPU ms/s idle (busiest)', 'primary CPU ms/s under load', 'primary RSS MB', 'primary anon MB', 'worker RSS MB', 'worker anon MB']]
+    for (const [name, v] of Object.entries(r.idle)) {
+      rows.push([name, fmt(v?.primaryCpu, 2), fmt(v?.workerCpu, 2), fmt(v?.primaryCpuLoaded, 2), fmt(v?.primaryRss, 1), fmt(v?.primaryAnon, 1), fmt(v?.workerRss, 1), fmt(v?.workerAnon, 1)])
+    }
+    const i = r.idle
+    const diff = (a: Spread | undefined, b: Spread | undefined): string => a === undefined || b === undefined ? 'n/a' : `${a.median - b.median >= 0 ? '+' : ''}${(a.median - b.median).toFixed(1)}`
+    rows.push(['ours - raw-cluster', '', '', diff(i.ours?.primaryCpuLoaded, i['raw-cluster']?.primaryCpuLoaded), diff(i.ours?.primaryRss, i['raw-cluster']?.primaryRss), diff(i.ours?.primaryAnon, i['raw-cluster']?.primaryAnon), diff(i.ours?.workerRss, i['raw-cluster']?.workerRss), diff(i.ours?.workerAnon, i['raw-cluster']?.workerAnon)])
+    rows.push(['ours-lean - raw-cluster', '', '', diff(i['ours-lean']?.primaryCpuLoaded, i['raw-cluster']?.primaryCpuLoaded), diff(i['ours-lean']?.primaryRss, i['raw-cluster']?.primaryRss), diff(i['ours-lean']?.primaryAnon, i['raw-cluster']?.primaryAnon), diff(i['ours-lean']?.workerRss, i['raw-cluster']?.workerRss), diff(i['ours-lean']?.workerAnon, i['raw-cluster']?.workerAnon)])
+    out.push({ title: `What an instance costs besides serving (${r.settings.workers} workers, measured once start-up has settled; ours-lean: --no-worker-stacks)`, rows })
+  }
   for (const route of ['hello', 'cpu'] as const) {
     const t = r.throughput[route]
     if (t === undefined) continue
@@ -49,17 +73,19 @@ function sections (r: Results): Array<{ title: string, rows: string[][] }> {
     rows.push(['ours / pm2', ratio(t.ours?.rps, t.pm2?.rps), '', '', ''])
     rows.push(['raw-cluster / single', ratio(t['raw-cluster']?.rps, t.single?.rps), '', '', ''])
     rows.push(['ours / single', ratio(t.ours?.rps, t.single?.rps), '', '', ''])
-    out.push({ title: `Throughput, ${route === 'hello' ? 'hello route' : 'CPU-bound route'} (${r.settings.workers} workers, 32 keep-alive connections)`, rows })
+    if (t['ours-sticky'] !== undefined) rows.push(['ours-sticky / ours (rr)', ratio(t['ours-sticky'].rps, t.ours?.rps), '', '', ''])
+    out.push({ title: `Throughput, ${route === 'hello' ? 'hello route' : 'CPU-bound route'} (${r.settings.workers} workers, 32 keep-alive connections from 32 client addresses)`, rows })
   }
   if (Object.keys(r.connections).length > 0) {
     const c = r.connections
-    const rows = [['subject', 'req/s with Connection: close', 'errors']]
-    for (const [name, v] of Object.entries(c)) rows.push([name, fmt(v?.rps), String(v?.errors ?? 0)])
-    rows.push(['ours / raw-cluster', ratio(c.ours?.rps, c['raw-cluster']?.rps), ''])
-    rows.push(['ours / pm2', ratio(c.ours?.rps, c.pm2?.rps), ''])
-    if (c['ours-reuseport'] !== undefined) rows.push(['ours-reuseport / ours (rr)', ratio(c['ours-reuseport'].rps, c.ours?.rps), ''])
+    const rows = [['subject', 'req/s with Connection: close', 'errors', 'µs of CPU per connection in the primary (PM2: daemon)']]
+    for (const [name, v] of Object.entries(c)) rows.push([name, fmt(v?.rps), String(v?.errors ?? 0), fmt(v?.managerUsPerConnection, 1)])
+    rows.push(['ours / raw-cluster', ratio(c.ours?.rps, c['raw-cluster']?.rps), '', ratio(c.ours?.managerUsPerConnection, c['raw-cluster']?.managerUsPerConnection)])
+    rows.push(['ours / pm2', ratio(c.ours?.rps, c.pm2?.rps), '', ''])
+    if (c['ours-sticky'] !== undefined) rows.push(['ours-sticky / ours (rr)', ratio(c['ours-sticky'].rps, c.ours?.rps), '', ratio(c['ours-sticky'].managerUsPerConnection, c.ours?.managerUsPerConnection)])
+    if (c['ours-reuseport'] !== undefined) rows.push(['ours-reuseport / ours (rr)', ratio(c['ours-reuseport'].rps, c.ours?.rps), '', ''])
     const reuse = c['ours-reuseport'] === undefined ? '' : '; ours-reuseport: the kernel spreads them (SO_REUSEPORT)'
-    out.push({ title: `New-connection rate (round-robin: the primary accepts every connection${reuse})`, rows })
+    out.push({ title: `New-connection rate from 32 client addresses (round-robin: the primary accepts every connection; ours-sticky: the primary picks the worker by client address${reuse})`, rows })
   }
   if (Object.keys(r.reload).length > 0) {
     const rows = [['subject', 'load', 'requests', 'failed (errors)', 'non-2xx', 'reload ms']]
@@ -72,20 +98,16 @@ function sections (r: Results): Array<{ title: string, rows: string[][] }> {
   if (Object.keys(r.crash).length > 0) {
     const rows = [['subject', 'kill -9 to a new pid answering, ms']]
     for (const [name, v] of Object.entries(r.crash)) rows.push([name, fmt(v)])
+    rows.push(['ours / raw-cluster', ratio(r.crash.ours, r.crash['raw-cluster'])])
+    rows.push(['ours-lean / raw-cluster', ratio(r.crash['ours-lean'], r.crash['raw-cluster'])])
     out.push({ title: 'Crash recovery', rows })
   }
   if (Object.keys(r.startup).length > 0) {
     const counts = Object.keys(Object.values(r.startup)[0] ?? {})
     const rows = [['subject', ...counts.map((n) => `N=${n} ms`)]]
     for (const [name, v] of Object.entries(r.startup)) rows.push([name, ...counts.map((n) => fmt(v?.[n]))])
-    out.push({ title: 'Start-up until N distinct pids answer (PM2 with a warm daemon)', rows })
-  }
-  if (Object.keys(r.overhead).length > 0) {
-    const rows = [['subject', 'primary/daemon RSS MB', 'primary/daemon CPU ms per s under load']]
-    for (const [name, v] of Object.entries(r.overhead)) {
-      rows.push([name, fmt(v === undefined ? undefined : spreadOf(v.rssMb)), fmt(v === undefined ? undefined : spreadOf(v.cpuPerSecondMs))])
-    }
-    out.push({ title: 'Cost of the primary (hello route load)', rows })
+    for (const name of ['ours', 'ours-lean'] as const) rows.push([`${name} / raw-cluster`, ...counts.map((n) => ratio(r.startup[name]?.[n], r.startup['raw-cluster']?.[n]))])
+    out.push({ title: 'Start-up until N distinct pids answer (PM2 with a warm daemon; ours-lean: --no-worker-stacks)', rows })
   }
   return out
 }
@@ -95,12 +117,7 @@ function benchArgs (r: Results, name: string): string {
   return args.length === 0 ? '' : ` -- ${args.join(' ')}`
 }
 
-function spreadOf (values: number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b)
-  return { median: sorted[Math.floor(sorted.length / 2)] ?? 0, min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0 }
-}
-
-const COLORS: Readonly<Record<string, string>> = { single: '#9e9e9e', 'raw-cluster': '#5c6bc0', pm2: '#ef6c00', ours: '#2e7d32', 'ours-reuseport': '#81c784' }
+const COLORS: Readonly<Record<string, string>> = { single: '#9e9e9e', 'raw-cluster': '#5c6bc0', pm2: '#ef6c00', ours: '#2e7d32', 'ours-lean': '#a5d6a7', 'ours-reuseport': '#81c784', 'ours-sticky': '#1b5e20' }
 
 /** Two panels side by side: throughput per subject (hello and CPU), and failed requests during a reload. */
 function chart (r: Results): string {

@@ -16,8 +16,14 @@ const APP = path.join(ROOT, 'bench/app')
 const PM2 = path.join(ROOT, 'node_modules/pm2/bin/pm2')
 const START_TIMEOUT_MS = 30000
 
-/** `ours-reuseport` is ours with `--balance reuseport`; it runs only where Node and the OS can. */
-export type SubjectName = 'single' | 'raw-cluster' | 'pm2' | 'ours' | 'ours-reuseport'
+/**
+ * `ours-reuseport` is ours with `--balance reuseport`; it runs only where Node and the OS can.
+ * `ours-sticky` is ours with `--balance sticky`: the primary picks the worker by client address
+ * (the load then comes from many addresses, see `LOAD_SOURCES`).
+ * `ours-lean` is ours with `--no-worker-stacks`: no watchdog thread in the workers, what the
+ * stuck-worker stacks cost.
+ */
+export type SubjectName = 'single' | 'raw-cluster' | 'pm2' | 'ours' | 'ours-lean' | 'ours-reuseport' | 'ours-sticky'
 export const CLUSTERS: readonly SubjectName[] = ['raw-cluster', 'pm2', 'ours']
 export const ALL: readonly SubjectName[] = ['single', 'raw-cluster', 'pm2', 'ours']
 
@@ -28,6 +34,8 @@ export interface Running {
   pids: Set<number>
   /** The process that accepts connections for the workers (primary or PM2 daemon); null for single. */
   managerPid: number | null
+  /** The process whose tree holds every process of the subject (the single process itself, a primary, PM2's daemon). */
+  rootPid: number
   /** Zero-downtime reload as the subject offers it; resolves with its own duration. */
   reload: () => Promise<number>
   stop: () => Promise<void>
@@ -93,6 +101,7 @@ export async function startSubject (name: SubjectName, n: number, port: number, 
       startMs: Date.now() - started,
       pids,
       managerPid: pm2.daemonPid(),
+      rootPid: pm2.daemonPid() ?? -1,
       reload: async () => {
         const t0 = Date.now()
         await pm2.pm2(['reload', 'bench-app'])
@@ -106,7 +115,10 @@ export async function startSubject (name: SubjectName, n: number, port: number, 
     : name === 'raw-cluster'
       ? [path.join(APP, 'raw-cluster.cjs')]
       : [path.join(ROOT, 'dist/launcher/cli.js'), '-w', String(n), '-p', String(port), '--host', '127.0.0.1',
-          ...(name === 'ours-reuseport' ? ['--balance', 'reuseport'] : []), path.join(APP, 'ours.mjs')]
+          ...(name === 'ours-reuseport' ? ['--balance', 'reuseport'] : []),
+          ...(name === 'ours-sticky' ? ['--balance', 'sticky'] : []),
+          ...(name === 'ours-lean' ? ['--no-worker-stacks'] : []),
+          path.join(APP, 'ours.mjs')]
   const { child, output } = launchChild(args, { PORT: String(port), WORKERS: String(n) })
   let pids: Set<number>
   try {
@@ -120,8 +132,9 @@ export async function startSubject (name: SubjectName, n: number, port: number, 
     startMs: Date.now() - started,
     pids,
     managerPid: name === 'single' ? null : child.pid ?? null,
+    rootPid: child.pid ?? -1,
     reload: async () => {
-      if (name !== 'ours' && name !== 'ours-reuseport') throw new Error(`${name} has no zero-downtime reload`)
+      if (!name.startsWith('ours')) throw new Error(`${name} has no zero-downtime reload`)
       const from = output().length
       const t0 = Date.now()
       child.kill('SIGUSR2')

@@ -2,14 +2,16 @@
  * How connections reach workers. `rr`: node:cluster's round-robin, the primary
  * accepts every connection and passes it to a worker over IPC. `reuseport`: each
  * worker binds its own listening socket with SO_REUSEPORT and the kernel spreads
- * new connections over them; the primary is out of the accept path.
+ * new connections over them; the primary is out of the accept path. `sticky`: the
+ * primary accepts every connection and picks the worker by the client's address
+ * (routing/sticky-listener.ts), so one client always reaches the same worker.
  */
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { ERROR_CODES, FclError } from '../lib/errors.js'
 
-export type Balance = 'rr' | 'reuseport'
-export const BALANCE_MODES: readonly Balance[] = ['rr', 'reuseport']
+export type Balance = 'rr' | 'reuseport' | 'sticky'
+export const BALANCE_MODES: readonly Balance[] = ['rr', 'reuseport', 'sticky']
 
 /**
  * Why this process cannot use `reuseport`, or null when it can. `listen({ reusePort })`

@@ -20,6 +20,19 @@ export function compileCacheSupported (): boolean {
   return typeof enableCompileCache === 'function'
 }
 
+/**
+ * The primary's own cache, in the folder its workers use, under the same switches. The
+ * primary loads only the launcher and pino, never the app, so nothing of the user's is cached
+ * by this call.
+ */
+export function enableOwnCompileCache (env: NodeJS.ProcessEnv = process.env): void {
+  if (enableCompileCache === undefined) return
+  const extra = compileCacheEnv(env, true)
+  if (env.NODE_DISABLE_COMPILE_CACHE !== undefined) return
+  // With NODE_COMPILE_CACHE set, Node already turned the cache on for this process.
+  if (extra.NODE_COMPILE_CACHE !== undefined) enableCompileCache(extra.NODE_COMPILE_CACHE)
+}
+
 /** Extra environment for workers: the cache folder, unless Node lacks the cache or the user chose already. */
 export function compileCacheEnv (env: NodeJS.ProcessEnv = process.env, supported = compileCacheSupported()): Record<string, string> {
   if (!supported) return {}

@@ -18,9 +18,17 @@ import { isTypeScriptEntry, resolveLaunchOptions, type LaunchOptions, type Resol
 import { rollingRestart, type RollResult } from './roll.js'
 import { scaleTo } from './scale.js'
 import { Supervisor, type ExitInfo, type StuckReport, type WorkerInfo } from './supervisor.js'
-import { chooseTsLoader, nodeStripsTypes } from './ts-loader.js'
+import { chooseTsLoader, nodeStripsTypes, type LoaderChoice } from './ts-loader.js'
 import { startWatch } from './watch.js'
 import { watchHeartbeats } from './watchdog.js'
+import type { StickyListener } from './routing/sticky-listener.js'
+import { relaySocketIoAdapter } from './socketio-relay.js'
+
+const BALANCE_DESCRIPTIONS: Readonly<Record<ResolvedLaunchOptions['balance'], string>> = {
+  rr: 'round-robin in the primary',
+  reuseport: 'SO_REUSEPORT, the kernel spreads connections',
+  sticky: 'sticky: the primary picks the worker by client address'
+}
 import { debuggerRequested } from './watchdog-timing.js'
 
 export interface StopResult {
@@ -89,6 +97,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   #configQueue: Promise<unknown> = Promise.resolve()
   #unwatchMemory: () => void = () => {}
   #unwatchHeartbeats: () => void = () => {}
+  #sticky: StickyListener | null = null
+  #stopRelay: () => void = () => {}
   #metrics: ClusterMetrics | null = null
   #metricsServer: Server | null = null
   #unwatchFiles: () => void = () => {}
@@ -97,9 +107,12 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   /** Workers killed by a second stop signal, reported by whichever path finishes first. */
   #forcedKills: string[] | null = null
 
-  constructor (options: ResolvedLaunchOptions, watchdogOffForDebugger = false) {
+  readonly #loader: LoaderChoice
+
+  constructor (options: ResolvedLaunchOptions, loader: LoaderChoice, watchdogOffForDebugger = false) {
     super()
     this.options = options
+    this.#loader = loader
     this.log = options.logger ?? createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel })
     if (watchdogOffForDebugger) {
       this.log.info('Node runs with --inspect: the stuck-worker watchdog is off, so a worker stopped at a breakpoint is not killed (pass --worker-timeout to keep it)')
@@ -140,15 +153,31 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       throw error
     }
     if (this.#stopping !== null) throw new FclError(ERROR_CODES.STOPPING, 'stopped before any worker was started')
-    const loader = chooseTsLoader(o.entry, o.tsLoader)
+    const loader = this.#loader
     this.log.info({ workers: decision.count, reason: decision.reason, entry: o.entry, loader: loader.description, port: o.port, host: o.host, balance: o.balance },
-      `starting ${decision.count} worker${decision.count === 1 ? '' : 's'} (${decision.reason}); ${loader.description}; ${o.balance === 'rr' ? 'round-robin in the primary' : 'SO_REUSEPORT, the kernel spreads connections'}`)
+      `starting ${decision.count} worker${decision.count === 1 ? '' : 's'} (${decision.reason}); ${loader.description}; ${BALANCE_DESCRIPTIONS[o.balance]}${o.proxyProtocol ? ', behind the PROXY protocol' : ''}`)
 
     if (o.balance === 'reuseport' && readTcpMigrateReq() !== true) {
       this.log.warn({ tcpMigrateReq: readTcpMigrateReq() }, 'reuseport: net.ipv4.tcp_migrate_req is not 1, so the kernel resets connections still queued on a worker\'s socket when it closes (restarts, scale-down); set it to 1 (Linux >= 5.14) for zero loss')
     }
     const supervisor = new Supervisor(o, this.log, config, loader.execArgv)
     this.#supervisor = supervisor
+    if (o.balance === 'sticky') {
+      try {
+        const { StickyListener } = await import('./routing/sticky-listener.js')
+        this.#sticky = await StickyListener.open(supervisor, this.log, { port: o.port, host: o.host, proxyProtocol: o.proxyProtocol, drainDelay: o.drainDelay })
+      } catch (err) {
+        const error = err instanceof FclError ? err : new FclError(ERROR_CODES.WORKER_START, String(err))
+        this.#bootError = error
+        this.log.fatal({ code: error.code }, `could not start: ${error.message}`)
+        this.#finish({ code: 1, reason: 'boot-failed', killed: [], error })
+        throw error
+      }
+      // Port 0: the port the primary's listener got is the workers' too.
+      supervisor.listenPort = this.#sticky.port
+    }
+    // Socket.IO's cluster adapter passes its messages through the primary (see socketio-relay.ts).
+    this.#stopRelay = relaySocketIoAdapter(supervisor)
     if (o.metrics) {
       // prom-client is loaded only when metrics are on.
       const { ClusterMetrics } = await import('./cluster-metrics.js')
@@ -210,6 +239,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.#finished = true
     this.#unwatchMemory()
     this.#unwatchHeartbeats()
+    this.#stopRelay()
+    void this.#sticky?.close()
     this.#metrics?.dispose()
     if (this.#metricsServer !== null) {
       const server = this.#metricsServer
@@ -371,6 +402,9 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     const procs = supervisor.liveProcs()
     this.log.info({ workers: procs.length, drainDelay: o.drainDelay, graceTimeout: o.graceTimeout },
       `stopping: draining ${procs.length} worker${procs.length === 1 ? '' : 's'} (drain delay ${o.drainDelay} ms, grace timeout ${o.graceTimeout} ms)`)
+    // Sticky: the primary's own listener keeps handing connections to the draining workers for
+    // the drain delay, then closes, as the workers' own listeners do in the other modes.
+    this.#sticky?.beginStop()
     const exits = await Promise.all(supervisor.beginStop(o.drainDelay, o.graceTimeout))
     // A worker that exited non-zero failed its drain (or crashed in it); deaths by
     // signal are ours (a starting worker, or the grace timeout counted below).
@@ -426,7 +460,9 @@ export function launch (options: LaunchOptions): ClusterHandle {
     throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() was called inside a cluster worker; call it from the primary process only')
   }
   if (launched) throw new FclError(ERROR_CODES.LAUNCH_OPTIONS, 'launch() can run once per process (node:cluster settings are process-wide)')
-  const handle = new Cluster(resolved, watchdogOffForDebugger)
+  // Here, not at boot: a missing tsx is a usage error, found before anything starts.
+  const loader = chooseTsLoader(resolved.entry, resolved.tsLoader)
+  const handle = new Cluster(resolved, loader, watchdogOffForDebugger)
   launched = true
   return handle
 }

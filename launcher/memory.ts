@@ -5,7 +5,7 @@ import type { Supervisor, WorkerProc } from './supervisor.js'
 export const OVER_LIMIT_SAMPLES = 2
 
 /**
- * Workers report RSS every 3 s; one that stays above `--max-memory` is replaced
+ * Workers report RSS every 5 s; one that stays above `--max-memory` is replaced
  * like a rolling restart (replacement ready first, then a drain), never killed
  * mid-request. `canAct` keeps it out of the way of rolls, scaling and stops.
  */

@@ -66,6 +66,13 @@ export interface LaunchOptions {
    */
   balance?: Balance
   /**
+   * With `balance: 'sticky'`: every connection starts with a HAProxy PROXY protocol header (v1
+   * or v2, as nginx `proxy_protocol` and HAProxy `send-proxy` send); the client it names is
+   * what connections are routed by and what `request.ip` says. A connection without one is
+   * closed. Default false.
+   */
+  proxyProtocol?: boolean
+  /**
    * Prometheus metrics: every worker serves `GET /metrics` with the whole cluster's figures
    * (see README, Metrics). Default false.
    */
@@ -111,6 +118,7 @@ export interface ResolvedLaunchOptions {
   readonly logLevel: string
   readonly tsLoader: TsLoader
   readonly balance: Balance
+  readonly proxyProtocol: boolean
   readonly metrics: boolean
   readonly metricsPort: number | null
   readonly metricsHost: string
@@ -139,6 +147,7 @@ export const LAUNCH_DEFAULTS = Object.freeze({
   logLevel: 'info',
   tsLoader: 'auto' as const,
   balance: 'rr' as const,
+  proxyProtocol: false,
   metrics: false,
   metricsHost: '127.0.0.1',
   control: true
@@ -212,7 +221,7 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   const tsLoader = input.tsLoader ?? LAUNCH_DEFAULTS.tsLoader
   if (tsLoader !== 'auto' && tsLoader !== 'tsx' && tsLoader !== 'native') fail(`tsLoader must be auto, tsx or native, got ${show(tsLoader)}`)
   const balance = input.balance ?? LAUNCH_DEFAULTS.balance
-  if (!BALANCE_MODES.includes(balance)) fail(`balance must be ${BALANCE_MODES.join(' or ')}, got ${show(balance)}`)
+  if (!BALANCE_MODES.includes(balance)) fail(`balance must be ${BALANCE_MODES.slice(0, -1).join(', ')} or ${BALANCE_MODES.at(-1) ?? ''}, got ${show(balance)}`)
   const control = input.control ?? LAUNCH_DEFAULTS.control
   if (typeof control !== 'boolean') fail(`control must be a boolean, got ${show(control)}`)
   const watch = input.watch ?? LAUNCH_DEFAULTS.watch
@@ -250,6 +259,10 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
   const metrics = input.metrics ?? LAUNCH_DEFAULTS.metrics
   if (typeof metrics !== 'boolean') fail(`metrics must be a boolean, got ${show(metrics)}`)
   // Port 0 means "any free port" to each bind: every reuseport worker would get a different one.
+  const proxyProtocol = input.proxyProtocol ?? LAUNCH_DEFAULTS.proxyProtocol
+  if (typeof proxyProtocol !== 'boolean') fail(`proxyProtocol must be a boolean, got ${show(proxyProtocol)}`)
+  // Only a primary that reads each connection first can take the header off it.
+  if (proxyProtocol && balance !== 'sticky') fail(`proxyProtocol needs balance sticky, got balance ${balance}`, 'add --balance sticky: the primary then reads the header and routes by the client it names')
   if (balance === 'reuseport' && port === 0) fail('balance reuseport needs a fixed port, got port 0', 'pick a port, or use --balance rr, where the primary picks one free port for all workers')
   const name = input.name ?? defaultInstanceName(entry, port)
   if (!isInstanceName(name)) fail(`name must be 1-64 characters from A-Z a-z 0-9 . _ -, got ${show(name)}`, 'the name becomes the control socket\'s file name (<name>.sock)')
@@ -275,6 +288,7 @@ export function resolveLaunchOptions (input: LaunchOptions): ResolvedLaunchOptio
     logLevel,
     tsLoader,
     balance,
+    proxyProtocol,
     // A metrics port without metrics would serve nothing; asking for one means wanting them.
     metrics: metrics || metricsPort !== null,
     metricsPort,

@@ -7,6 +7,7 @@ import {
   isWorkerMessage,
   sendToWorker,
   type ConfigObject,
+  type ConnectionAckMessage,
   type DrainReason,
   type InstanceState,
   type InstanceView,
@@ -77,6 +78,8 @@ export interface SupervisorEvents {
   stats: [WorkerProc]
   /** The watchdog found a worker stuck; it is killed right after. */
   'worker-unresponsive': [StuckReport]
+  /** A worker took (or refused) a connection the sticky listener handed over. */
+  'connection-ack': [WorkerProc, ConnectionAckMessage]
 }
 
 /** Workers get the stack-taking thread (and its pipe) only when the watchdog runs and stacks are wanted. */
@@ -102,12 +105,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #config: ConfigObject
   #configVersion = 1
   #stopping = false
+  /** The port workers listen on: `--port`, or the one the sticky listener got for port 0. */
+  listenPort: number
 
   constructor (options: ResolvedLaunchOptions, log: Logger, config: ConfigObject, execArgv: string[]) {
     super()
     this.#options = options
     this.#log = log
     this.#config = config
+    this.listenPort = options.port
     this.#policy = {
       restartDelay: options.restartDelay,
       restartDelayMax: options.restartDelayMax,
@@ -191,7 +197,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       [ENV.METRICS]: o.metrics ? '1' : '0',
       ...(o.workerTimeout > 0 ? { [ENV.HEARTBEAT_MS]: String(heartbeatIntervalFor(o.workerTimeout)) } : {}),
       ...(watchdogThread(o) ? { [ENV.WATCHDOG_THREAD]: '1' } : {}),
-      PORT: String(o.port),
+      PORT: String(this.listenPort),
       HOST: o.host
     }
     const worker = cluster.fork(env)
@@ -298,6 +304,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         break
       }
       case 'fcl:heartbeat':
+        break
+      case 'fcl:connection-ack':
+        this.emit('connection-ack', proc, message)
         break
       case 'fcl:stats':
         proc.rss = message.rss

@@ -45,13 +45,15 @@ export function debuggerRequested (execArgv: readonly string[], nodeOptions = ''
 }
 
 /**
- * Heartbeats come ten times per timeout, at most every 3 s (the stats interval, whose reports
- * count as heartbeats) and at least every 100 ms apart: the silence the primary measures then
- * starts within a tenth of the timeout of the real stall, and an idle worker at the default
- * timeout sends nothing but its stats report every 3 s.
+ * Heartbeats come six times per timeout, at most every 5 s (the stats interval, whose reports
+ * count as heartbeats) and at least every 100 ms apart. So a worker found unresponsive had
+ * stalled for at least five sixths of the timeout (25 s at the default 30 s), and an idle
+ * worker at the default timeout sends one message every 5 s: each wake-up of an idle process
+ * costs about half a millisecond of CPU on each side of the pipe, and the idle budget is
+ * 1 ms per second. Puma's workers check in every 5 s too (`worker_check_interval`).
  */
 export function heartbeatIntervalFor (workerTimeoutMs: number): number {
-  return Math.min(3000, Math.max(100, Math.floor(workerTimeoutMs / 10)))
+  return Math.min(5000, Math.max(100, Math.floor(workerTimeoutMs / 6)))
 }
 
 /** Whether a look due at `dueAt` ran so late that the primary itself must have been stalled. */

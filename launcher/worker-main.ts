@@ -5,6 +5,7 @@
  * host; anything else is an app that starts itself.
  */
 import { createRequire } from 'node:module'
+import type { Server } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyServerOptions, fastify as fastifyFactory } from 'fastify'
@@ -23,7 +24,7 @@ const Fastify = createRequire(import.meta.url)('fastify') as typeof fastifyFacto
  * on the 2-CPU machine the benchmark runs on), so an idle worker wakes once per report, and at
  * the default --worker-timeout the report is its heartbeat too.
  */
-const STATS_INTERVAL_MS = 3000
+const STATS_INTERVAL_MS = 5000
 
 const link = getWorkerLink()
 const workerId = link.workerId ?? 0
@@ -56,12 +57,18 @@ if (process.env[ENV.WATCHDOG_THREAD] === '1') {
   })
 }
 
+/** node:cluster's `listening` never fires for a server the worker binds itself or does not bind: tell the primary. */
+function reportListening (server: Server): void {
+  const address = server.address()
+  link.send(createMessage({ type: 'fcl:listening', port: typeof address === 'object' && address !== null ? address.port : 0 }))
+}
+
 if (process.env[ENV.BALANCE] === 'reuseport') {
   const { installReusePortListen } = await import('./worker-reuse-port.js')
-  installReusePortListen(function reportListening (server) {
-    const address = server.address()
-    link.send(createMessage({ type: 'fcl:listening', port: typeof address === 'object' && address !== null ? address.port : 0 }))
-  })
+  installReusePortListen(reportListening)
+} else if (process.env[ENV.BALANCE] === 'sticky') {
+  const { installStickyListen } = await import('./worker-sticky.js')
+  installStickyListen(Number(process.env.PORT), link, reportListening)
 }
 
 let failing = false

@@ -10,8 +10,9 @@ import { listServers } from './server-listeners.js'
  * actively using gets its `Connection: close` within a tick and leaves on its own,
  * so the tick mostly finds connections nobody uses. (A request in transit exactly
  * at a tick can still meet a closed socket; that window is one round trip.)
- * Upgraded sockets (WebSocket) are not reaped: a drain with one open waits for it
- * until the grace timeout (a known limitation, documented in the README).
+ * Upgraded sockets (WebSocket) are none of HTTP's: the drain runs the app's `onDrain`
+ * handlers (Socket.IO's `io.close()`, say), then says "going away" to every upgraded
+ * socket still open (see server-listeners.ts).
  */
 export const IDLE_REAP_AFTER_MS = 1000
 
@@ -37,6 +38,8 @@ export interface DrainPlan {
   drainDelay: number
   /** How often connections that stayed idle through the drain are reaped. */
   idleReapEvery?: number
+  /** After the delay, once the listeners stop: close what HTTP's drain cannot (long-lived sockets). */
+  closeLongLived?: () => Promise<void>
 }
 
 function reapIdle (servers: net.Server[]): void {
@@ -65,7 +68,9 @@ export async function drainFastify (fastify: FastifyInstance, plan: DrainPlan): 
   const every = plan.idleReapEvery ?? IDLE_REAP_AFTER_MS
   const reaper = setInterval(reapIdle, every, servers)
   try {
-    await Promise.all(servers.map(stopAccepting))
+    const stopped = Promise.all(servers.map(stopAccepting))
+    await plan.closeLongLived?.()
+    await stopped
   } finally {
     clearInterval(reaper)
   }

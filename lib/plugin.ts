@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type closeWithGrace from 'close-with-grace'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type fastifyPlugin from 'fastify-plugin'
@@ -8,7 +9,7 @@ import type { ConfigObject, InstanceView } from './protocol.js'
 import { createMessage } from './protocol.js'
 import { Readiness, type ReadinessState } from './readiness.js'
 import { registerProbeRoutes } from './routes.js'
-import { closeConnectionsFromNowOn, countRequests } from './server-listeners.js'
+import { closeConnectionsFromNowOn, countRequests, trackUpgrades } from './server-listeners.js'
 import { getWorkerLink, type ConfigUpdate, type WorkerLink } from './worker-link.js'
 
 // Required, not imported: on Node 20 importing a CommonJS package from ESM starts the loader's
@@ -16,6 +17,7 @@ import { getWorkerLink, type ConfigUpdate, type WorkerLink } from './worker-link
 const fp = createRequire(import.meta.url)('fastify-plugin') as typeof fastifyPlugin
 
 export type ConfigReloadHandler = (next: ConfigObject, previous: ConfigObject) => void | Promise<void>
+export type DrainHandler = () => void | Promise<void>
 
 /** `fastify.cluster`: what a worker knows about itself and its cluster. */
 export interface ClusterDecorator {
@@ -35,6 +37,13 @@ export interface ClusterDecorator {
    * failure is reported to the primary.
    */
   onConfigReload: (handler: ConfigReloadHandler) => void
+  /**
+   * Runs `handler()` when this worker drains (stop, rolling restart, scale-down, memory
+   * recycling), after the drain delay, once the listeners no longer take connections: close
+   * what HTTP's drain cannot see, such as Socket.IO (`await io.close()`: its clients reconnect to
+   * another worker). WebSockets still open afterwards get a close frame 1001 "going away".
+   */
+  onDrain: (handler: DrainHandler) => void
 }
 
 declare module 'fastify' {
@@ -55,6 +64,7 @@ class ClusterState implements ClusterDecorator {
   readonly readiness = new Readiness()
   readonly #link: WorkerLink
   readonly #handlers: ConfigReloadHandler[] = []
+  readonly #drainHandlers: DrainHandler[] = []
   #standaloneConfig: ConfigObject = {}
 
   constructor (link: WorkerLink) {
@@ -70,6 +80,22 @@ class ClusterState implements ClusterDecorator {
   onConfigReload (handler: ConfigReloadHandler): void {
     if (typeof handler !== 'function') throw new TypeError('fastify.cluster.onConfigReload expects a function')
     this.#handlers.push(handler)
+  }
+
+  onDrain (handler: DrainHandler): void {
+    if (typeof handler !== 'function') throw new TypeError('fastify.cluster.onDrain expects a function')
+    this.#drainHandlers.push(handler)
+  }
+
+  /** Every drain handler, in order; one that fails is logged and the others still run. */
+  async runDrainHandlers (log: FastifyInstance['log']): Promise<void> {
+    for (const handler of this.#drainHandlers) {
+      try {
+        await handler()
+      } catch (err) {
+        log.error({ err }, 'a drain handler failed')
+      }
+    }
   }
 
   /** Runs every handler; throws the first failure, leaving the current config in place. */
@@ -88,7 +114,25 @@ function errorMessage (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-function wireLauncher (fastify: FastifyInstance, cluster: ClusterState, link: WorkerLink): void {
+/** A WebSocket told "going away" gets this long to close before it is cut. */
+const GOING_AWAY_GRACE_MS = 1000
+
+/**
+ * What the drain cannot see as HTTP: the app's drain handlers first (they know their sockets),
+ * then "going away" to every WebSocket left, and a short grace before cutting the stragglers.
+ */
+function longLivedCloser (fastify: FastifyInstance, cluster: ClusterState, upgrades: ReturnType<typeof trackUpgrades>): () => Promise<void> {
+  return async function closeLongLived () {
+    await cluster.runDrainHandlers(fastify.log)
+    if (upgrades.open.size === 0) return
+    upgrades.sayGoingAway()
+    const deadline = Date.now() + GOING_AWAY_GRACE_MS
+    while (upgrades.open.size > 0 && Date.now() < deadline) await sleep(50)
+    for (const socket of upgrades.open) socket.destroy()
+  }
+}
+
+function wireLauncher (fastify: FastifyInstance, cluster: ClusterState, link: WorkerLink, closeLongLived: () => Promise<void>): void {
   link.setConfigApplier(async function applyConfig (update: ConfigUpdate) {
     try {
       await cluster.runReloadHandlers(update.config)
@@ -104,7 +148,7 @@ function wireLauncher (fastify: FastifyInstance, cluster: ClusterState, link: Wo
   link.setDrainHandler(async function drainWorker (request) {
     cluster.readiness.advance('draining')
     fastify.log.info({ reason: request.reason, drainDelay: request.drainDelay }, 'draining: readiness fails, responses close their connections')
-    await drainFastify(fastify, { drainDelay: request.drainDelay })
+    await drainFastify(fastify, { drainDelay: request.drainDelay, closeLongLived })
   })
   // Starts at 0 (not null) so the primary can tell "no requests yet" from "not counted".
   link.requests ??= 0
@@ -120,7 +164,7 @@ function wireLauncher (fastify: FastifyInstance, cluster: ClusterState, link: Wo
   link.send(createMessage({ type: 'fcl:attached' }))
 }
 
-async function wireStandalone (fastify: FastifyInstance, cluster: ClusterState, options: ResolvedPluginOptions): Promise<void> {
+async function wireStandalone (fastify: FastifyInstance, cluster: ClusterState, options: ResolvedPluginOptions, closeLongLived: () => Promise<void>): Promise<void> {
   if (!options.handleSignals) return
   // Loaded here, not at the top: a worker under the launcher never needs it.
   const { default: closeWithGrace } = await import('close-with-grace')
@@ -145,7 +189,7 @@ async function wireStandalone (fastify: FastifyInstance, cluster: ClusterState, 
       if (err !== undefined) fastify.log.error({ err }, 'closing after an uncaught error')
       cluster.readiness.advance('draining')
       fastify.log.info({ signal, drainDelay: options.drainDelay }, 'draining: readiness fails, responses close their connections')
-      await drainFastify(fastify, { drainDelay: options.drainDelay })
+      await drainFastify(fastify, { drainDelay: options.drainDelay, closeLongLived })
     })
     process.on('SIGHUP', onHangup)
   })
@@ -189,8 +233,9 @@ const clusterPluginImpl: FastifyPluginAsync<ClusterPluginOptions> = async functi
     await registerMetrics(fastify, metrics, link)
   }
 
-  if (link.active) wireLauncher(fastify, cluster, link)
-  else await wireStandalone(fastify, cluster, options)
+  const closeLongLived = longLivedCloser(fastify, cluster, trackUpgrades(fastify))
+  if (link.active) wireLauncher(fastify, cluster, link, closeLongLived)
+  else await wireStandalone(fastify, cluster, options, closeLongLived)
 }
 
 export const clusterPlugin = fp(clusterPluginImpl, {

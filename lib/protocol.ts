@@ -26,7 +26,14 @@ export interface DrainMessage { v: 1, type: 'fcl:drain', drainDelay: number, rea
 export interface MetricsCollectMessage { v: 1, type: 'fcl:metrics-collect', id: number }
 /** The cluster-wide exposition text for the scrape this worker asked about (`fcl:metrics-scrape`). */
 export interface MetricsResultMessage { v: 1, type: 'fcl:metrics-result', id: number, ok: boolean, text?: string, contentType?: string, error?: string }
-export type PrimaryMessage = InstanceMessage | ConfigMessage | DrainMessage | MetricsCollectMessage | MetricsResultMessage
+/**
+ * `--balance sticky`: a connection the primary accepted, sent with its socket as the message's
+ * handle. `remote*` are the client's address from a PROXY protocol header (the socket's own
+ * peer is the proxy); `head` the bytes the primary read past that header (base64), which belong
+ * to the app and are put back in front of the socket's data. Answered by `fcl:connection-ack`.
+ */
+export interface ConnectionMessage { v: 1, type: 'fcl:connection', id: number, remoteAddress?: string, remotePort?: number, remoteFamily?: 'IPv4' | 'IPv6', head?: string }
+export type PrimaryMessage = InstanceMessage | ConfigMessage | DrainMessage | MetricsCollectMessage | MetricsResultMessage | ConnectionMessage
 
 // Worker -> primary
 /** The worker's link is listening; the primary may now send (and re-sends a newer config). */
@@ -52,6 +59,12 @@ export interface MetricsSnapshotMessage { v: 1, type: 'fcl:metrics-snapshot', id
 export interface MetricsFinalMessage { v: 1, type: 'fcl:metrics-final', metrics: unknown[] }
 /** Sent from the worker's main event loop: the loop turns (see launcher/watchdog.ts). */
 export interface HeartbeatMessage { v: 1, type: 'fcl:heartbeat' }
+/**
+ * The worker took the connection `id` (`accepted`), or could not (its server does not listen,
+ * or no longer): the primary keeps its copy of the socket until this arrives, and hands a
+ * refused one to another worker.
+ */
+export interface ConnectionAckMessage { v: 1, type: 'fcl:connection-ack', id: number, accepted: boolean }
 export type WorkerMessage =
   | HelloMessage
   | AttachedMessage
@@ -64,6 +77,7 @@ export type WorkerMessage =
   | MetricsSnapshotMessage
   | MetricsFinalMessage
   | HeartbeatMessage
+  | ConnectionAckMessage
 
 /**
  * The watchdog's side channel: newline-delimited JSON on a pipe of its own (the worker's
@@ -108,10 +122,10 @@ function isPlainObject (value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config', 'fcl:drain', 'fcl:metrics-collect', 'fcl:metrics-result'])
+const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config', 'fcl:drain', 'fcl:metrics-collect', 'fcl:metrics-result', 'fcl:connection'])
 const WORKER_TYPES: ReadonlySet<string> = new Set([
   'fcl:hello', 'fcl:attached', 'fcl:ready', 'fcl:listening', 'fcl:config-ack', 'fcl:fatal', 'fcl:stats',
-  'fcl:metrics-scrape', 'fcl:metrics-snapshot', 'fcl:metrics-final', 'fcl:heartbeat'
+  'fcl:metrics-scrape', 'fcl:metrics-snapshot', 'fcl:metrics-final', 'fcl:heartbeat', 'fcl:connection-ack'
 ])
 
 function isEnvelope (value: unknown): value is { v: number, type: string } {
@@ -133,6 +147,8 @@ export function isPrimaryMessage (value: unknown): value is PrimaryMessage {
       return typeof m.id === 'number'
     case 'fcl:metrics-result':
       return typeof m.id === 'number' && typeof m.ok === 'boolean' && (m.text === undefined || typeof m.text === 'string')
+    case 'fcl:connection':
+      return isConnectionMessage(value)
     default:
       return typeof m.drainDelay === 'number' && DRAIN_REASONS.has(m.reason)
   }
@@ -156,12 +172,23 @@ export function isWorkerMessage (value: unknown): value is WorkerMessage {
       return typeof m.version === 'number' && typeof m.ok === 'boolean'
     case 'fcl:fatal':
       return typeof m.message === 'string'
+    case 'fcl:connection-ack':
+      return typeof m.id === 'number' && typeof (value as { accepted?: unknown }).accepted === 'boolean'
     case 'fcl:stats':
       return typeof m.rss === 'number' && typeof m.heapUsed === 'number' && typeof m.elu === 'number' &&
         (m.requests === null || typeof m.requests === 'number')
     default:
       return true
   }
+}
+
+function isConnectionMessage (value: object): boolean {
+  const m = value as { id?: unknown, remoteAddress?: unknown, remotePort?: unknown, remoteFamily?: unknown, head?: unknown }
+  return typeof m.id === 'number' &&
+    (m.remoteAddress === undefined || typeof m.remoteAddress === 'string') &&
+    (m.remotePort === undefined || (Number.isInteger(m.remotePort) && (m.remotePort as number) >= 0 && (m.remotePort as number) <= 65535)) &&
+    (m.remoteFamily === undefined || m.remoteFamily === 'IPv4' || m.remoteFamily === 'IPv6') &&
+    (m.head === undefined || typeof m.head === 'string')
 }
 
 function isStackFrame (value: unknown): value is StackFrame {
@@ -193,7 +220,7 @@ export function createMessage<T extends AnyMessage['type']> (body: Body<MessageO
 
 /** Anything with cluster.Worker's `send`/`isConnected`, so lib/ needs no import of the launcher. */
 export interface MessageTarget {
-  send (message: PrimaryMessage, callback: (error: Error | null) => void): boolean
+  send (message: PrimaryMessage, sendHandle: unknown, options: { keepOpen?: boolean }, callback: (error: Error | null) => void): boolean
   isConnected (): boolean
 }
 
@@ -206,12 +233,12 @@ function ignoreSendError (): void {
  * Sends to a worker, ignoring a channel that is already gone: a worker that is
  * exiting is reported by its `exit` event, not by a throw in the middle of a broadcast.
  */
-export function sendToWorker (target: MessageTarget, message: PrimaryMessage): boolean {
+export function sendToWorker (target: MessageTarget, message: PrimaryMessage, handle?: unknown, options: { keepOpen?: boolean } = {}): boolean {
   if (!target.isConnected()) return false
   try {
     // send() also returns false when the channel is merely backlogged; the message
     // is still delivered, so only a closed channel or a throw counts as not sent.
-    target.send(message, ignoreSendError)
+    target.send(message, handle, options, ignoreSendError)
     return true
   } catch {
     return false

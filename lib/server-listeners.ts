@@ -56,3 +56,55 @@ export function countRequests (fastify: FastifyInstance, onRequest: () => void):
   // Fastify makes the extra servers of a multi-address host only when it listens.
   fastify.addHook('onListen', async function countOnEveryBinding () { attach() })
 }
+
+/** A WebSocket close frame, code 1001 "going away": the server is leaving, come back elsewhere. */
+const GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9])
+
+/**
+ * Keeps the sockets the app upgraded (WebSocket, Socket.IO's websocket transport), which
+ * HTTP's drain does not see. Only where the app itself listens for upgrades: a server with no
+ * `upgrade` listener answers upgrade requests as plain requests, and a listener of ours would
+ * change that. Per upgrade, not per request.
+ */
+export function trackUpgrades (fastify: FastifyInstance): { open: Set<net.Socket>, sayGoingAway: () => void } {
+  const open = new Set<net.Socket>()
+  const tracked = new WeakSet<net.Server>()
+  const track = (server: net.Server): void => {
+    if (tracked.has(server)) return
+    tracked.add(server)
+    server.prependListener('upgrade', function keepUpgraded (request: IncomingMessage, socket: net.Socket) {
+      if (String(request.headers.upgrade).toLowerCase() !== 'websocket') return
+      open.add(socket)
+      socket.once('close', () => { open.delete(socket) })
+    })
+  }
+  const watch = (): void => {
+    for (const server of listServers(fastify)) {
+      if (server.listenerCount('upgrade') > 0) track(server)
+      else if (!tracked.has(server)) {
+        server.on('newListener', function trackOnFirstUpgradeListener (event: string | symbol) {
+          if (event !== 'upgrade' || tracked.has(server)) return
+          server.off('newListener', trackOnFirstUpgradeListener)
+          // After the app's listener is added: ours goes first in the list anyway.
+          process.nextTick(track, server)
+        })
+      }
+    }
+  }
+  watch()
+  fastify.addHook('onListen', async function trackUpgradesOnEveryBinding () { watch() })
+  return {
+    open,
+    /**
+     * Each WebSocket still open gets a close frame, 1001 "going away", and the end of its
+     * stream: the client reconnects, to a worker that is not leaving. Written between the app's
+     * own frames, which its library writes whole within one tick.
+     */
+    sayGoingAway () {
+      for (const socket of open) {
+        if (socket.destroyed || !socket.writable) continue
+        socket.end(GOING_AWAY)
+      }
+    }
+  }
+}

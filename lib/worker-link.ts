@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events'
+import net from 'node:net'
 import {
   createMessage,
   isPrimaryMessage,
   sendToPrimary,
   sendToPrimaryAndWait,
   type ConfigObject,
+  type ConnectionMessage,
   type DrainMessage,
   type InstanceView,
   type PrimaryMessage,
@@ -43,6 +45,8 @@ export type DrainHandler = (request: DrainRequest) => Promise<void>
 /** The worker's own metrics, as prom-client's `getMetricsAsJSON()` gives them. */
 export type MetricsSource = () => Promise<unknown[]>
 export interface ClusterMetricsText { text: string, contentType: string }
+/** Takes a connection the primary handed over; false when this worker cannot serve it. */
+export type ConnectionHandler = (message: ConnectionMessage, socket: net.Socket) => boolean
 /** The worker's own figures for `fcl:stats` (the link adds the request count). */
 export type StatsSource = () => { rss: number, heapUsed: number, elu: number }
 
@@ -76,6 +80,7 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   #metricsSource: MetricsSource | null = null
   #scrapeId = 0
   readonly #beatHooks: Array<() => void> = []
+  #connectionHandler: ConnectionHandler | null = null
   #heartbeatMs: number | null = null
   #stats: StatsSource | null = null
   readonly #scrapes = new Map<number, { resolve: (r: ClusterMetricsText) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
@@ -90,7 +95,7 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
     this.config = this.active ? parseConfigEnv(env[ENV.CONFIG]) : {}
     this.configVersion = this.active ? Number(env[ENV.CONFIG_VERSION] ?? 0) || 0 : 0
     if (this.active) {
-      process.on('message', (message: unknown) => { this.#onMessage(message) })
+      process.on('message', (message: unknown, handle: unknown) => { this.#onMessage(message, handle) })
       this.send(createMessage({ type: 'fcl:hello', configVersion: this.configVersion }))
       const every = Number(env[ENV.HEARTBEAT_MS])
       this.#heartbeatMs = Number.isInteger(every) && every > 0 ? every : null
@@ -233,9 +238,30 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
     )
   }
 
-  #onMessage (message: unknown): void {
+  #onMessage (message: unknown, handle: unknown): void {
     if (!isPrimaryMessage(message)) return
+    if (message.type === 'fcl:connection') {
+      this.#takeConnection(message, handle)
+      return
+    }
     this.#handle(message)
+  }
+
+  /**
+   * `--balance sticky` (launcher/worker-sticky.ts) takes the connections the primary hands
+   * over; until it does (the server does not listen yet), they are refused and go elsewhere.
+   */
+  setConnectionHandler (handler: ConnectionHandler | null): void {
+    this.#connectionHandler = handler
+  }
+
+  #takeConnection (message: ConnectionMessage, handle: unknown): void {
+    const socket = handle instanceof net.Socket ? handle : null
+    const accepted = socket !== null && this.#connectionHandler !== null && this.#connectionHandler(message, socket)
+    // A refused socket is the primary's still: closing this copy of its descriptor leaves the
+    // connection open there, for the next worker.
+    if (!accepted) socket?.destroy()
+    this.send(createMessage({ type: 'fcl:connection-ack', id: message.id, accepted }))
   }
 
   #handle (message: PrimaryMessage): void {

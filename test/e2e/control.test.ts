@@ -63,7 +63,7 @@ t.test('status: one ready row per worker with the forked pids; a kill -9 shows a
   t.same(rows.map((r) => r[2]), ['ready', 'ready'])
   t.same(rows.map((r) => r[4]), ['0', '0'], 'no restarts yet')
 
-  // Requests are counted by the plugin and reported with the stats every 3 s.
+  // Requests are counted by the plugin and reported with the stats every 5 s.
   await pidsServing(port, 20)
   await waitUntil(async () => {
     const status = await statusJson(t, runtime)

@@ -194,7 +194,8 @@ t.test('no false positives: full load with 200-500 ms synchronous requests at th
   watching.abort()
   await watcher
   t.comment(`30 s on 2 CPUs: ${fastResult.requests.total} fast and ${heavyResult.requests.total} CPU-heavy requests; longest silence of a worker ${maxSilentMs} ms`)
-  t.ok(maxSilentMs < 5000, `no worker went quiet for long: at most ${maxSilentMs} ms against a 30000 ms timeout`)
+  // A heartbeat every 5 s, and a 500 ms request may hold the next one back: far from 30 s.
+  t.ok(maxSilentMs < 8000, `no worker went quiet for long: at most ${maxSilentMs} ms against a 30000 ms timeout`)
   t.ok(heavyResult.requests.total > 40, 'the CPU-heavy requests ran')
   t.equal(fastResult.errors + heavyResult.errors, 0, 'no failed request')
   t.equal(unresponsiveLines(loaded).length, 0, 'no worker declared unresponsive under load')
@@ -250,8 +251,8 @@ t.test('--worker-timeout 0: no heartbeats and no watchdog thread; --no-worker-st
   const environ = (pid: number): string => readFileSync(`/proc/${pid}/environ`, 'utf8')
   t.equal(threads(on.pid) - threads(off.pid), 1, `the watchdog thread is the only difference (${threads(on.pid)} vs ${threads(off.pid)} threads)`)
   t.equal(threads(noStacks.pid), threads(off.pid), '--no-worker-stacks starts no thread')
-  t.match(environ(on.pid), /FCL_WORKER_HEARTBEAT_MS=3000\0/, 'heartbeats every 3 s at the default timeout')
-  t.match(environ(noStacks.pid), /FCL_WORKER_HEARTBEAT_MS=3000\0/, 'heartbeats without the thread')
+  t.match(environ(on.pid), /FCL_WORKER_HEARTBEAT_MS=5000\0/, 'heartbeats every 5 s at the default timeout')
+  t.match(environ(noStacks.pid), /FCL_WORKER_HEARTBEAT_MS=5000\0/, 'heartbeats without the thread')
   t.notMatch(environ(off.pid), /FCL_WORKER_HEARTBEAT_MS/, 'and none with the watchdog off')
   for (const { cli } of [on, noStacks, off]) cli.signal('SIGTERM')
   for (const { cli } of [on, noStacks, off]) t.equal((await cli.exited()).code, 0)

@@ -26,6 +26,15 @@ t.test('state follows the app: starting, ready after listen, closed after close'
   t.equal(app.cluster.state, 'closed')
 })
 
+t.test('onDrain takes functions only', async (t) => {
+  const app = await build()
+  t.teardown(() => app.close())
+  app.cluster.onDrain(() => {})
+  for (const bad of [undefined, null, 'close', {}]) {
+    t.throws(() => { app.cluster.onDrain(bad as never) }, TypeError, String(bad))
+  }
+})
+
 t.test('onConfigReload takes functions only', async (t) => {
   const app = await build()
   t.teardown(() => app.close())

@@ -1,3 +1,4 @@
+import net from 'node:net'
 import path from 'node:path'
 import t from 'tap'
 import { sleep } from '../helpers/load.js'
@@ -35,4 +36,27 @@ t.test('standalone: a second signal exits at once with code 1', async (t) => {
   app.signal('SIGINT')
   t.equal((await app.exited(3000)).code, 1)
   t.ok(Date.now() - secondAt < 1000, 'exited at once')
+})
+
+t.test('standalone SIGTERM with an upgraded socket open: the drain handlers run, the WebSocket gets 1001 "going away", exit 0 long before the grace timeout', async (t) => {
+  const port = await freePort()
+  const app = spawnNode(t, ['--import=tsx', APP], { env: { PORT: String(port), UPGRADE: '1' } })
+  await app.waitFor(/^listening/)
+  const socket = net.connect(port, '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  let received = Buffer.alloc(0)
+  socket.on('data', (chunk: Buffer) => { received = Buffer.concat([received, chunk]) })
+  const ended = new Promise<void>((resolve) => { socket.once('close', () => { resolve() }) })
+  socket.write('GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+  while (!received.toString('latin1').includes('\r\n\r\n')) await sleep(20)
+  t.match(received.toString('latin1'), /^HTTP\/1\.1 101 /)
+  const signalledAt = Date.now()
+  app.signal('SIGTERM')
+  await ended
+  const frame = received.subarray(received.indexOf('\r\n\r\n') + 4)
+  t.same([...frame], [0x88, 0x02, 0x03, 0xe9], 'a close frame, code 1001, then the end of the stream')
+  t.same(await app.exited(10000), { code: 0, signal: null })
+  t.ok(Date.now() - signalledAt < 5000, 'not held until the 10 s grace timeout')
+  t.match(app.output(), /drain handler ran/, 'the second handler ran although the first threw')
+  t.match(app.output(), /a drain handler failed/)
 })

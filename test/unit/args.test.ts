@@ -46,6 +46,8 @@ const CASES: Array<[keyof LaunchOptions, string[], string, string, unknown]> = [
   ['logLevel', ['--log-level', 'debug'], 'FCL_LOG_LEVEL', 'debug', 'debug'],
   ['tsLoader', ['--ts-loader', 'native'], 'FCL_TS_LOADER', 'native', 'native'],
   ['balance', ['--balance', 'reuseport'], 'FCL_BALANCE', 'reuseport', 'reuseport'],
+  ['balance', ['--balance', 'sticky'], 'FCL_BALANCE', 'sticky', 'sticky'],
+  ['proxyProtocol', ['--proxy-protocol'], 'FCL_PROXY_PROTOCOL', 'true', true],
   ['metrics', ['--metrics'], 'FCL_METRICS', '1', true],
   ['metricsPort', ['--metrics-port', '9464'], 'FCL_METRICS_PORT', '9464', 9464],
   ['metricsHost', ['--metrics-host', '0.0.0.0'], 'FCL_METRICS_HOST', '0.0.0.0', '0.0.0.0'],
@@ -117,7 +119,7 @@ t.test('usage mistakes throw FCL_ERR_CLI_USAGE naming the flag or env var', asyn
     [['app.js'], { FCL_DRAIN_DELAY: '-1' }, /FCL_DRAIN_DELAY/],
     [['--ts-loader', 'babel', 'app.js'], {}, /--ts-loader/],
     [['app.js'], { FCL_TS_LOADER: 'swc' }, /FCL_TS_LOADER/],
-    [['--balance', 'random', 'app.js'], {}, /--balance must be rr or reuseport, got "random"/],
+    [['--balance', 'random', 'app.js'], {}, /--balance must be rr, reuseport or sticky, got "random"/],
     [['app.js'], { FCL_BALANCE: 'kernel' }, /FCL_BALANCE/],
     [['--metrics-port', '70000', 'app.js'], {}, /--metrics-port must be a port/],
     [['app.js'], { FCL_METRICS: 'maybe' }, /FCL_METRICS must be true or false/],
@@ -141,12 +143,12 @@ t.test('usage() mentions every flag, its short form and its env var', async (t) 
   const text = usage()
   const flags = ['--workers', '--port', '--host', '--config', '--grace-timeout', '--drain-delay', '--ready-timeout',
     '--max-restarts', '--min-uptime', '--restart-delay', '--restart-delay-max', '--worker-timeout', '--no-worker-stacks', '--max-memory', '--log-level',
-    '--ts-loader', '--balance', '--metrics', '--metrics-port', '--metrics-host', '--pretty-logs', '--name', '--no-control', '--help', '--version']
+    '--ts-loader', '--balance', '--proxy-protocol', '--metrics', '--metrics-port', '--metrics-host', '--pretty-logs', '--name', '--no-control', '--help', '--version']
   for (const flag of flags) t.match(text, new RegExp(`${flag}\\b`), flag)
   for (const short of ['-w', '-p', '-c', '-h']) t.match(text, `${short}, `, short)
   const envs = ['WEB_CONCURRENCY', 'PORT', 'HOST', 'FCL_CONFIG', 'FCL_GRACE_TIMEOUT', 'FCL_DRAIN_DELAY', 'FCL_READY_TIMEOUT',
     'FCL_MAX_RESTARTS', 'FCL_MIN_UPTIME', 'FCL_RESTART_DELAY', 'FCL_RESTART_DELAY_MAX', 'FCL_WORKER_TIMEOUT', 'FCL_WORKER_STACKS', 'FCL_MAX_MEMORY', 'FCL_LOG_LEVEL',
-    'FCL_TS_LOADER', 'FCL_BALANCE', 'FCL_METRICS', 'FCL_METRICS_PORT', 'FCL_METRICS_HOST', 'FCL_PRETTY_LOGS', 'FCL_NAME', 'FCL_CONTROL']
+    'FCL_TS_LOADER', 'FCL_BALANCE', 'FCL_PROXY_PROTOCOL', 'FCL_METRICS', 'FCL_METRICS_PORT', 'FCL_METRICS_HOST', 'FCL_PRETTY_LOGS', 'FCL_NAME', 'FCL_CONTROL']
   for (const env of envs) t.match(text, `[${env}]`, env)
   for (const command of ['status [--json]', 'reload', 'reload-config', 'scale <n>', 'stop']) t.match(text, `\n  ${command} `, command)
 })

@@ -9,7 +9,7 @@ import { hasProgram, ROOT } from '../helpers/process.js'
 
 const DEPLOY = path.join(ROOT, 'examples/deploy')
 const read = (file: string): string => readFileSync(path.join(DEPLOY, file), 'utf8')
-const RECIPES = ['haproxy.cfg', 'nginx.conf', 'kubernetes.yaml', 'Dockerfile', 'fastify-cluster-launch.service']
+const RECIPES = ['haproxy.cfg', 'haproxy-sticky.cfg', 'nginx.conf', 'kubernetes.yaml', 'Dockerfile', 'fastify-cluster-launch.service']
 const HELP = usage()
 const ROUTES = new Set([PLUGIN_DEFAULTS.healthPath, PLUGIN_DEFAULTS.readyPath])
 
@@ -21,7 +21,7 @@ t.test('every flag and FCL_ variable a recipe names exists', async (t) => {
       t.ok(HELP.includes(flag), `${file}: ${flag} is a launcher flag`)
     }
     for (const name of text.match(/\bFCL_[A-Z_]+/g) ?? []) {
-      if (name.startsWith('FCL_HAPROXY_') || name.startsWith('FCL_BACKEND_')) continue // the HAProxy file's own
+      if (name.startsWith('FCL_HAPROXY_') || name.startsWith('FCL_BACKEND')) continue // the HAProxy files' own
       t.ok(HELP.includes(`[${name}]`), `${file}: ${name} is a launcher variable`)
     }
   }
@@ -77,6 +77,17 @@ t.test('HAProxy accepts its config and checks GET /ready', { skip: hasProgram('h
   execFileSync('haproxy', ['-c', '-f', path.join(DEPLOY, 'haproxy.cfg')], {
     stdio: 'pipe',
     env: { ...process.env, FCL_HAPROXY_STATS: '/tmp/fcl-haproxy-check.sock', FCL_HAPROXY_BIND: '127.0.0.1:1', FCL_BACKEND_A: '127.0.0.1:2', FCL_BACKEND_B: '127.0.0.1:3' }
+  })
+  t.pass('haproxy -c passed')
+})
+
+t.test('HAProxy accepts the sticky recipe, which sends the PROXY protocol', { skip: hasProgram('haproxy') ? false : 'haproxy is not installed (.ci/run installs it)' }, async (t) => {
+  t.match(read('haproxy-sticky.cfg'), /mode tcp/)
+  t.match(read('haproxy-sticky.cfg'), /send-proxy-v2/)
+  t.match(read('haproxy-sticky.cfg'), /--balance sticky --proxy-protocol/)
+  execFileSync('haproxy', ['-c', '-f', path.join(DEPLOY, 'haproxy-sticky.cfg')], {
+    stdio: 'pipe',
+    env: { ...process.env, FCL_HAPROXY_BIND: '127.0.0.1:1', FCL_BACKEND: '127.0.0.1:2' }
   })
   t.pass('haproxy -c passed')
 })

@@ -25,8 +25,8 @@ function deepFreeze<T> (value: T): T {
 
 t.test('fills every default and resolves the entry from cwd', async (t) => {
   const resolved = resolve()
-  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, workerTimeout, workerStacks, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control } = resolved
-  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, workerTimeout, workerStacks, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control }, LAUNCH_DEFAULTS)
+  const { workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, workerTimeout, workerStacks, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control, proxyProtocol } = resolved
+  t.same({ workers, port, host, graceTimeout, drainDelay, readyTimeout, maxRestarts, minUptime, restartDelay, restartDelayMax, workerTimeout, workerStacks, maxMemory, watch, prettyLogs, logLevel, tsLoader, balance, metrics, metricsHost, control, proxyProtocol }, LAUNCH_DEFAULTS)
   t.equal(resolved.metricsPort, null)
   t.equal(resolved.name, 'app-3000', 'the default name is the entry\'s base name and the port')
   t.equal(resolved.entry, path.join(dir, 'app.js'))
@@ -113,6 +113,14 @@ t.test('balance reuseport needs a fixed port', async (t) => {
   t.throws(() => resolve({ balance: 'reuseport', port: 0 }), { ...LAUNCH, message: /needs a fixed port, got port 0/, hint: /--balance rr/ })
   t.equal(resolve({ balance: 'reuseport', port: 8080 }).balance, 'reuseport')
   t.equal(resolve({ balance: 'rr', port: 0 }).port, 0, 'round-robin shares one port the primary picks')
+})
+
+t.test('sticky balance: any port; the PROXY protocol only with it', async (t) => {
+  t.equal(resolve({ balance: 'sticky', port: 0 }).balance, 'sticky', 'the primary binds once, so port 0 is fine')
+  t.equal(resolve({ balance: 'sticky', proxyProtocol: true }).proxyProtocol, true)
+  t.throws(() => resolve({ proxyProtocol: true }), { ...LAUNCH, message: /^proxyProtocol needs balance sticky, got balance rr/, hint: /--balance sticky/ })
+  t.throws(() => resolve({ balance: 'reuseport', port: 80, proxyProtocol: true }), { ...LAUNCH, message: /got balance reuseport/ })
+  t.throws(() => resolve({ balance: 'sticky', proxyProtocol: 'yes' } as Record<string, unknown>), { ...LAUNCH, message: /^proxyProtocol must be a boolean/ })
 })
 
 t.test('out-of-range and wrongly typed values are FCL_ERR_LAUNCH_OPTIONS naming the option', async (t) => {

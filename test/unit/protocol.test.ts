@@ -6,7 +6,9 @@ const primary = [
   createMessage({ type: 'fcl:config', version: 2, config: { a: 1 } }),
   createMessage({ type: 'fcl:drain', drainDelay: 0, reason: 'shutdown' }),
   createMessage({ type: 'fcl:metrics-collect', id: 1 }),
-  createMessage({ type: 'fcl:metrics-result', id: 1, ok: true, text: '# HELP x\n', contentType: 'text/plain' })
+  createMessage({ type: 'fcl:metrics-result', id: 1, ok: true, text: '# HELP x\n', contentType: 'text/plain' }),
+  createMessage({ type: 'fcl:connection', id: 7 }),
+  createMessage({ type: 'fcl:connection', id: 8, remoteAddress: '203.0.113.7', remotePort: 51234, remoteFamily: 'IPv4', head: Buffer.from('GET / HTTP/1.1\r\n').toString('base64') })
 ]
 const worker = [
   createMessage({ type: 'fcl:hello', configVersion: 0 }),
@@ -20,7 +22,9 @@ const worker = [
   createMessage({ type: 'fcl:fatal', message: 'EADDRINUSE', code: 'FCL_ERR_WORKER_PORT_IN_USE' }),
   createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5, requests: 42 }),
   createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5, requests: null }),
-  createMessage({ type: 'fcl:heartbeat' })
+  createMessage({ type: 'fcl:heartbeat' }),
+  createMessage({ type: 'fcl:connection-ack', id: 7, accepted: true }),
+  createMessage({ type: 'fcl:connection-ack', id: 8, accepted: false })
 ]
 
 t.test('createMessage stamps the protocol version', async (t) => {
@@ -75,7 +79,11 @@ t.test('malformed fields are rejected', async (t) => {
     { v: 1, type: 'fcl:drain', drainDelay: 100 },
     { v: 1, type: 'fcl:metrics-collect' },
     { v: 1, type: 'fcl:metrics-result', id: 1 },
-    { v: 1, type: 'fcl:metrics-result', id: 1, ok: true, text: 42 }
+    { v: 1, type: 'fcl:metrics-result', id: 1, ok: true, text: 42 },
+    { v: 1, type: 'fcl:connection' },
+    { v: 1, type: 'fcl:connection', id: 1, remotePort: 70000 },
+    { v: 1, type: 'fcl:connection', id: 1, remoteFamily: 'IPv5' },
+    { v: 1, type: 'fcl:connection', id: 1, head: 42 }
   ]
   for (const value of badPrimary) t.notOk(isPrimaryMessage(value), JSON.stringify(value))
   const badWorker: unknown[] = [
@@ -91,7 +99,9 @@ t.test('malformed fields are rejected', async (t) => {
     { v: 1, type: 'fcl:listening' },
     { v: 1, type: 'fcl:metrics-scrape' },
     { v: 1, type: 'fcl:metrics-snapshot', id: 1, metrics: {} },
-    { v: 1, type: 'fcl:metrics-final' }
+    { v: 1, type: 'fcl:metrics-final' },
+    { v: 1, type: 'fcl:connection-ack', id: 1 },
+    { v: 1, type: 'fcl:connection-ack', accepted: true }
   ]
   for (const value of badWorker) t.notOk(isWorkerMessage(value), JSON.stringify(value))
 })

@@ -8,7 +8,7 @@ import {
   PROXY_V2_MAX_BYTES,
   type ProxyHeader,
   type ProxyParse
-} from '../../launcher/proxy-protocol.js'
+} from '../../launcher/routing/proxy-protocol.js'
 
 const SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a])
 const HTTP_REQUEST = Buffer.from('GET / HTTP/1.1\r\nHost: example.com\r\n\r\n')

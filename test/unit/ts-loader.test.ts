@@ -44,3 +44,16 @@ t.test('tsx forces tsx even where Node strips types', async (t) => {
 t.test('the default for stripsTypes is what this Node does', async (t) => {
   t.same(chooseTsLoader('app.ts', 'auto'), chooseTsLoader('app.ts', 'auto', nodeStripsTypes()))
 })
+
+t.test('tsx is an optional peer: where it is needed and missing, a usage error says what to install', async (t) => {
+  const missing = (): string => { throw Object.assign(new Error('Cannot find package \'tsx\''), { code: 'ERR_MODULE_NOT_FOUND' }) }
+  t.throws(() => chooseTsLoader('app.ts', 'auto', false, missing), {
+    name: 'FclOptionsError',
+    code: 'FCL_ERR_LAUNCH_OPTIONS',
+    message: /^a TypeScript entry on Node\.js v[\d.]+ needs the tsx package \(this Node cannot strip types itself\), which is not installed$/,
+    hint: /npm install --save-dev tsx.*Node\.js >= 22\.18/
+  })
+  t.throws(() => chooseTsLoader('app.ts', 'tsx', true, missing), { code: 'FCL_ERR_LAUNCH_OPTIONS', message: /^--ts-loader tsx needs the tsx package/, hint: 'npm install --save-dev tsx' })
+  t.same(chooseTsLoader('app.ts', 'auto', true, missing).execArgv, [], 'not needed where Node strips types')
+  t.same(chooseTsLoader('app.js', 'tsx', false, missing).execArgv, [], 'nor for a JavaScript entry')
+})
