@@ -8,6 +8,7 @@ export interface LoadResult {
   rps: number
   p50: number
   p99: number
+  p999: number
   total: number
   errors: number
   non2xx: number
@@ -22,21 +23,29 @@ export interface LoadResult {
 export const LOAD_SOURCES = 32
 
 /**
- * autocannon has no option for the local address, and it runs in this process: for the
- * length of a run, `net.connect` gives each new connection the next source address. Runs
- * never overlap (the bench runs one at a time), and the original is put back at the end.
+ * autocannon has no option for the local address, and it runs in this process: while any run
+ * asks for it, `net.connect` gives each new connection the next source address. Counted, so
+ * runs that overlap share one patch, and the last one out restores Node's own function.
  */
+let sourceUsers = 0
+let nextSource = 0
+const originalConnect = net.connect
+
+function connectFromNextSource (this: unknown, ...args: unknown[]): net.Socket {
+  const [port, host] = args
+  if (typeof port !== 'number' || typeof host !== 'string') return (originalConnect as (...a: unknown[]) => net.Socket).apply(this, args)
+  const localAddress = `127.0.0.${2 + (nextSource++ % LOAD_SOURCES)}`
+  return originalConnect({ port, host, localAddress })
+}
+
 function spreadSources (): () => void {
-  const original = net.connect
-  let next = 0
-  const patched = function connectFromNextSource (this: unknown, ...args: unknown[]): net.Socket {
-    const [port, host] = args
-    if (typeof port !== 'number' || typeof host !== 'string') return (original as (...a: unknown[]) => net.Socket).apply(this, args)
-    const localAddress = `127.0.0.${2 + (next++ % LOAD_SOURCES)}`
-    return original({ port, host, localAddress })
+  if (sourceUsers++ === 0) net.connect = connectFromNextSource as typeof net.connect
+  let restored = false
+  return () => {
+    if (restored) return
+    restored = true
+    if (--sourceUsers === 0) net.connect = originalConnect
   }
-  net.connect = patched as typeof net.connect
-  return () => { net.connect = original }
 }
 
 /**
@@ -62,6 +71,7 @@ export function runLoad (opts: { port: number, path: string, seconds: number, co
         rps: r.requests.average,
         p50: r.latency.p50,
         p99: r.latency.p99,
+        p999: r.latency.p99_9,
         total: r.requests.total,
         errors: r.errors + r.timeouts,
         non2xx: r.non2xx

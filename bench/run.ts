@@ -17,6 +17,7 @@ import { measureCpuPerRequest } from './scenarios/cpu-per-request.js'
 import { measureCrash } from './scenarios/crash.js'
 import { measureIdle } from './scenarios/idle.js'
 import { measureReload } from './scenarios/reload.js'
+import { measureSpiky } from './scenarios/spiky.js'
 import { measureStartup } from './scenarios/startup.js'
 import { measureThroughput } from './scenarios/throughput.js'
 import { Pm2Home, type SubjectName } from './subjects.js'
@@ -28,7 +29,8 @@ const SCENARIOS: ReadonlyArray<[string, (ctx: BenchContext) => Promise<void>]> =
   ['connections', measureConnections],
   ['reload', measureReload],
   ['crash', measureCrash],
-  ['startup', measureStartup]
+  ['startup', measureStartup],
+  ['spiky', measureSpiky]
 ]
 const NAMES = SCENARIOS.map(([name]) => name)
 
@@ -72,7 +74,8 @@ const results: Results = {
   connections: {},
   reload: {},
   crash: {},
-  startup: {}
+  startup: {},
+  spiky: {}
 }
 
 async function main (): Promise<void> {

@@ -23,6 +23,7 @@ import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type MetricObj
 import { createMessage, sendToWorker, type MetricsFinalMessage, type MetricsScrapeMessage, type MetricsSnapshotMessage } from '../lib/protocol.js'
 import type { ConfigReloadResult } from './config-reload.js'
 import type { RollResult } from './roll.js'
+import type { HandoverReason, SingletonLeases } from './singletons.js'
 import type { ForkCause, Supervisor, WorkerProc } from './supervisor.js'
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>> & { aggregator?: string }
@@ -71,10 +72,13 @@ export class ClusterMetrics {
   readonly #rollSeconds: Gauge
   readonly #readySeconds: Histogram<'cause'>
   readonly #scrapeErrors: Counter
+  readonly #singletons: SingletonLeases | null
+  readonly #handovers: Counter<'name' | 'reason'>
 
-  constructor (supervisor: Supervisor, log: Logger) {
+  constructor (supervisor: Supervisor, log: Logger, singletons: SingletonLeases | null = null) {
     this.#supervisor = supervisor
     this.#log = log
+    this.#singletons = singletons
     const registers = [this.registry]
     this.registry.registerMetric(new Gauge({
       name: 'fcl_workers',
@@ -102,6 +106,17 @@ export class ClusterMetrics {
       registers
     })
     this.#scrapeErrors = new Counter({ name: 'fcl_metrics_scrape_errors_total', help: 'Workers that did not answer a metrics collection in time (their previous figures were used)', registers })
+    this.registry.registerMetric(new Gauge({
+      name: 'fcl_singleton_holders',
+      help: 'Workers holding each singleton: 1 while it runs (or is stopping for a hand-over), 0 while it waits for a worker',
+      labelNames: ['name'] as const,
+      registers: [],
+      collect () {
+        for (const s of singletons?.status() ?? []) this.set({ name: s.name }, s.state === 'waiting' ? 0 : 1)
+      }
+    }))
+    this.#handovers = new Counter({ name: 'fcl_singleton_handovers_total', help: 'Singletons moved to another worker, by name and by why the previous holder let go', labelNames: ['name', 'reason'] as const, registers })
+    singletons?.on('handover', this.#onHandover)
 
     supervisor.on('metrics', this.#onMessage)
     supervisor.on('forked', this.#onForked)
@@ -206,6 +221,10 @@ export class ClusterMetrics {
     }
   }
 
+  readonly #onHandover = (handover: { name: string, reason: HandoverReason }): void => {
+    this.#handovers.inc({ name: handover.name, reason: handover.reason })
+  }
+
   readonly #onForked = (info: { pid: number, cause: ForkCause }): void => {
     this.#starting.set(info.pid, info.cause)
     if (info.cause !== 'boot') this.#restarts.inc({ reason: RESTART_REASONS[info.cause] })
@@ -232,6 +251,7 @@ export class ClusterMetrics {
     this.#supervisor.off('forked', this.#onForked)
     this.#supervisor.off('worker-ready', this.#onReady)
     this.#supervisor.off('worker-gone', this.#onGone)
+    this.#singletons?.off('handover', this.#onHandover)
     for (const c of this.#collections) c.done()
   }
 }

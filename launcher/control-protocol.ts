@@ -8,6 +8,7 @@
 import type { InstanceView } from '../lib/protocol.js'
 import type { ConfigReloadResult } from './config-reload.js'
 import type { RollResult } from './roll.js'
+import type { SingletonStatus } from './singletons.js'
 import type { WorkerInfo } from './supervisor.js'
 
 export const CONTROL_PROTOCOL_VERSION = 1
@@ -63,6 +64,8 @@ export interface ClusterStatus {
   workers: WorkerStatus[]
   /** Worker ids waiting to restart; the table shows them as `backoff` rows. */
   backoff: BackoffStatus[]
+  /** Run-once work: each singleton, its holder, and how long it has been in its state (`for`, ms). */
+  singletons: Array<SingletonStatus & { for: number }>
   lastRoll: LastRoll | null
   lastConfigReload: LastConfigReload | null
 }
@@ -128,6 +131,14 @@ function isFinished (value: unknown, inner: (v: unknown) => boolean): boolean {
   return value === null || (inner(value) && isNumber((value as { finishedAt?: unknown }).finishedAt))
 }
 
+const SINGLETON_STATES: ReadonlySet<unknown> = new Set(['running', 'releasing', 'waiting'])
+
+function isSingletonStatus (value: unknown): boolean {
+  return isObject(value) && typeof value.name === 'string' && SINGLETON_STATES.has(value.state) &&
+    isNumberOrNull(value.workerId) && isNumberOrNull(value.pid) && isNumber(value.since) && isNumber(value.for) &&
+    (value.reason === null || typeof value.reason === 'string') && isNumber(value.handovers)
+}
+
 export function isClusterStatus (value: unknown): value is ClusterStatus {
   if (!isObject(value)) return false
   const { instance, limits } = value
@@ -138,6 +149,7 @@ export function isClusterStatus (value: unknown): value is ClusterStatus {
     isObject(limits) && isNumber(limits.readyTimeout) && isNumber(limits.graceTimeout) &&
     Array.isArray(value.workers) && value.workers.every(isWorkerStatus) &&
     Array.isArray(value.backoff) && value.backoff.every(isBackoffStatus) &&
+    Array.isArray(value.singletons) && value.singletons.every(isSingletonStatus) &&
     isFinished(value.lastRoll, isRollResult) && isFinished(value.lastConfigReload, isConfigReloadResult)
 }
 

@@ -17,17 +17,19 @@ import { watchMemory } from './memory.js'
 import { isTypeScriptEntry, resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from './options.js'
 import { rollingRestart, type RollResult } from './roll.js'
 import { scaleTo } from './scale.js'
+import { SingletonLeases } from './singletons.js'
 import { Supervisor, type ExitInfo, type StuckReport, type WorkerInfo } from './supervisor.js'
 import { chooseTsLoader, nodeStripsTypes, type LoaderChoice } from './ts-loader.js'
 import { startWatch } from './watch.js'
 import { watchHeartbeats } from './watchdog.js'
-import type { StickyListener } from './routing/sticky-listener.js'
+import type { PrimaryListener } from './routing/primary-listener.js'
 import { relaySocketIoAdapter } from './socketio-relay.js'
 
 const BALANCE_DESCRIPTIONS: Readonly<Record<ResolvedLaunchOptions['balance'], string>> = {
   rr: 'round-robin in the primary',
   reuseport: 'SO_REUSEPORT, the kernel spreads connections',
-  sticky: 'sticky: the primary picks the worker by client address'
+  sticky: 'sticky: the primary picks the worker by client address',
+  'least-busy': 'least-busy: the primary picks the less busy of two workers (experimental)'
 }
 import { debuggerRequested } from './watchdog-timing.js'
 
@@ -97,7 +99,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   #configQueue: Promise<unknown> = Promise.resolve()
   #unwatchMemory: () => void = () => {}
   #unwatchHeartbeats: () => void = () => {}
-  #sticky: StickyListener | null = null
+  #routing: PrimaryListener | null = null
+  #singletons: SingletonLeases | null = null
   #stopRelay: () => void = () => {}
   #metrics: ClusterMetrics | null = null
   #metricsServer: Server | null = null
@@ -162,10 +165,13 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     }
     const supervisor = new Supervisor(o, this.log, config, loader.execArgv)
     this.#supervisor = supervisor
-    if (o.balance === 'sticky') {
+    if (o.balance === 'sticky' || o.balance === 'least-busy') {
       try {
-        const { StickyListener } = await import('./routing/sticky-listener.js')
-        this.#sticky = await StickyListener.open(supervisor, this.log, { port: o.port, host: o.host, proxyProtocol: o.proxyProtocol, drainDelay: o.drainDelay })
+        const { PrimaryListener } = await import('./routing/primary-listener.js')
+        const chooser = o.balance === 'sticky'
+          ? (await import('./routing/sticky.js')).stickyChooser
+          : new (await import('./routing/least-busy.js')).LeastBusyChooser(supervisor)
+        this.#routing = await PrimaryListener.open(supervisor, this.log, { port: o.port, host: o.host, proxyProtocol: o.proxyProtocol, drainDelay: o.drainDelay, chooser })
       } catch (err) {
         const error = err instanceof FclError ? err : new FclError(ERROR_CODES.WORKER_START, String(err))
         this.#bootError = error
@@ -174,14 +180,16 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
         throw error
       }
       // Port 0: the port the primary's listener got is the workers' too.
-      supervisor.listenPort = this.#sticky.port
+      supervisor.listenPort = this.#routing.port
     }
     // Socket.IO's cluster adapter passes its messages through the primary (see socketio-relay.ts).
     this.#stopRelay = relaySocketIoAdapter(supervisor)
+    const singletons = new SingletonLeases(supervisor, this.log)
+    this.#singletons = singletons
     if (o.metrics) {
       // prom-client is loaded only when metrics are on.
       const { ClusterMetrics } = await import('./cluster-metrics.js')
-      const metrics = new ClusterMetrics(supervisor, this.log)
+      const metrics = new ClusterMetrics(supervisor, this.log, singletons)
       this.#metrics = metrics
       if (o.metricsPort !== null) {
         try {
@@ -220,6 +228,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     }
     const ms = Date.now() - started
     this.log.info({ ready: decision.count, ms }, `${decision.count}/${decision.count} workers ready in ${ms} ms`)
+    singletons.start()
     this.#unwatchHeartbeats = watchHeartbeats(supervisor, o.workerTimeout, this.log)
     this.#unwatchMemory = watchMemory(supervisor, o.maxMemory, this.log,
       () => this.#busy === 0 && this.#stopping === null,
@@ -240,7 +249,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.#unwatchMemory()
     this.#unwatchHeartbeats()
     this.#stopRelay()
-    void this.#sticky?.close()
+    this.#singletons?.dispose()
+    void this.#routing?.close()
     this.#metrics?.dispose()
     if (this.#metricsServer !== null) {
       const server = this.#metricsServer
@@ -299,6 +309,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       limits: { readyTimeout: o.readyTimeout, graceTimeout: o.graceTimeout },
       workers: this.workers().map((w) => ({ ...w, uptime: now - w.startedAt, silentMs: Math.max(0, now - w.lastSeenAt) })),
       backoff: (this.#supervisor?.backoffSlots() ?? []).map((b) => ({ workerId: b.workerId, restarts: b.restarts, restartIn: Math.max(0, b.restartAt - now) })),
+      singletons: (this.#singletons?.status() ?? []).map((s) => ({ ...s, for: now - s.since })),
       lastRoll: this.#lastRoll,
       lastConfigReload: this.#lastConfigReload
     }
@@ -402,9 +413,9 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     const procs = supervisor.liveProcs()
     this.log.info({ workers: procs.length, drainDelay: o.drainDelay, graceTimeout: o.graceTimeout },
       `stopping: draining ${procs.length} worker${procs.length === 1 ? '' : 's'} (drain delay ${o.drainDelay} ms, grace timeout ${o.graceTimeout} ms)`)
-    // Sticky: the primary's own listener keeps handing connections to the draining workers for
-    // the drain delay, then closes, as the workers' own listeners do in the other modes.
-    this.#sticky?.beginStop()
+    // Routed by the primary: its own listener keeps handing connections to the draining workers
+    // for the drain delay, then closes, as the workers' own listeners do in the other modes.
+    this.#routing?.beginStop()
     const exits = await Promise.all(supervisor.beginStop(o.drainDelay, o.graceTimeout))
     // A worker that exited non-zero failed its drain (or crashed in it); deaths by
     // signal are ours (a starting worker, or the grace timeout counted below).

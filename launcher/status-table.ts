@@ -71,6 +71,20 @@ function workerRow (worker: WorkerStatus): string[] {
   ]
 }
 
+/** One line per singleton: who holds it, or what it waits for. */
+export function describeSingleton (singleton: ClusterStatus['singletons'][number]): string {
+  const moved = singleton.handovers === 0 ? '' : `, ${singleton.handovers} hand-over${singleton.handovers === 1 ? '' : 's'}`
+  const who = `worker ${singleton.workerId ?? UNKNOWN} (pid ${singleton.pid ?? UNKNOWN})`
+  switch (singleton.state) {
+    case 'running':
+      return `${singleton.name}: ${who}, running for ${formatDuration(singleton.for)}${moved}`
+    case 'releasing':
+      return `${singleton.name}: waiting ${formatDuration(singleton.for)} for ${who} to stop it (${singleton.reason ?? 'drain'})${moved}`
+    case 'waiting':
+      return `${singleton.name}: waiting ${formatDuration(singleton.for)} for a ready worker${moved}`
+  }
+}
+
 export function formatStatus (status: ClusterStatus, now: number): string {
   const { instance } = status
   const header = [
@@ -91,5 +105,6 @@ export function formatStatus (status: ClusterStatus, now: number): string {
     ...status.backoff.map((b) => ({ id: b.workerId, cells: backoffRow(b) }))
   ].sort((a, b) => a.id - b.id)
   for (const row of rows) table.push(row.cells)
-  return `${header.join('\n')}\n${table.toString()}`
+  const singletons = status.singletons.length === 0 ? '' : `\nsingletons:\n${status.singletons.map((s) => `  ${describeSingleton(s)}`).join('\n')}`
+  return `${header.join('\n')}\n${table.toString()}${singletons}`
 }

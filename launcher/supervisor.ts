@@ -11,9 +11,12 @@ import {
   type DrainReason,
   type InstanceState,
   type InstanceView,
+  type LoadMessage,
   type MetricsFinalMessage,
   type MetricsScrapeMessage,
   type MetricsSnapshotMessage,
+  type SingletonJoinMessage,
+  type SingletonReleaseMessage,
   type WorkerMessage
 } from '../lib/protocol.js'
 import { ENV } from '../lib/worker-link.js'
@@ -80,6 +83,12 @@ export interface SupervisorEvents {
   'worker-unresponsive': [StuckReport]
   /** A worker took (or refused) a connection the sticky listener handed over. */
   'connection-ack': [WorkerProc, ConnectionAckMessage]
+  /** A worker can run a singleton, or released one (see launcher/singletons.ts). */
+  singleton: [WorkerProc, SingletonJoinMessage | SingletonReleaseMessage]
+  /** `--balance least-busy`: a worker's load report. */
+  load: [WorkerProc, LoadMessage]
+  /** A ready worker was asked to drain (stop, roll, scale-down, memory). */
+  'worker-draining': [WorkerProc, DrainReason]
 }
 
 /** Workers get the stack-taking thread (and its pipe) only when the watchdog runs and stacks are wanted. */
@@ -308,6 +317,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'fcl:connection-ack':
         this.emit('connection-ack', proc, message)
         break
+      case 'fcl:singleton-join':
+      case 'fcl:singleton-release':
+        this.emit('singleton', proc, message)
+        break
+      case 'fcl:load':
+        this.emit('load', proc, message)
+        break
       case 'fcl:stats':
         proc.rss = message.rss
         proc.heapUsed = message.heapUsed
@@ -515,6 +531,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       else disconnect()
     }
     this.#log.info({ workerId: proc.workerId, workerPid: proc.pid, reason }, `${who} draining (${reason})`)
+    if (wasReady) this.emit('worker-draining', proc, reason)
     const grace = setTimeout(() => {
       if (proc.state === 'exited') return
       proc.killed = true

@@ -10,6 +10,7 @@ import { createMessage } from './protocol.js'
 import { Readiness, type ReadinessState } from './readiness.js'
 import { registerProbeRoutes } from './routes.js'
 import { closeConnectionsFromNowOn, countRequests, trackUpgrades } from './server-listeners.js'
+import { Singletons, type SingletonHandler } from './singletons.js'
 import { getWorkerLink, type ConfigUpdate, type WorkerLink } from './worker-link.js'
 
 // Required, not imported: on Node 20 importing a CommonJS package from ESM starts the loader's
@@ -18,6 +19,7 @@ const fp = createRequire(import.meta.url)('fastify-plugin') as typeof fastifyPlu
 
 export type ConfigReloadHandler = (next: ConfigObject, previous: ConfigObject) => void | Promise<void>
 export type DrainHandler = () => void | Promise<void>
+export type { SingletonHandler }
 
 /** `fastify.cluster`: what a worker knows about itself and its cluster. */
 export interface ClusterDecorator {
@@ -44,6 +46,14 @@ export interface ClusterDecorator {
    * another worker). WebSockets still open afterwards get a close frame 1001 "going away".
    */
   onDrain: (handler: DrainHandler) => void
+  /**
+   * Run-once work: `handler(signal)` runs in one process of the instance at a time. Under the
+   * launcher the primary grants `name` to one ready worker; the signal aborts when that worker
+   * drains, and the next holder starts only after this one released: the signal aborted and
+   * the promise `handler` returned has settled (or the process exited). Standalone it runs from
+   * `listen` until `close`. Names are unique per process.
+   */
+  singleton: (name: string, handler: SingletonHandler) => void
 }
 
 declare module 'fastify' {
@@ -65,10 +75,12 @@ class ClusterState implements ClusterDecorator {
   readonly #link: WorkerLink
   readonly #handlers: ConfigReloadHandler[] = []
   readonly #drainHandlers: DrainHandler[] = []
+  readonly singletons: Singletons
   #standaloneConfig: ConfigObject = {}
 
-  constructor (link: WorkerLink) {
+  constructor (link: WorkerLink, log: () => FastifyInstance['log']) {
     this.#link = link
+    this.singletons = new Singletons(link, log)
   }
 
   get isWorker (): boolean { return this.#link.active }
@@ -80,6 +92,10 @@ class ClusterState implements ClusterDecorator {
   onConfigReload (handler: ConfigReloadHandler): void {
     if (typeof handler !== 'function') throw new TypeError('fastify.cluster.onConfigReload expects a function')
     this.#handlers.push(handler)
+  }
+
+  singleton (name: string, handler: SingletonHandler): void {
+    this.singletons.register(name, handler)
   }
 
   onDrain (handler: DrainHandler): void {
@@ -148,8 +164,14 @@ function wireLauncher (fastify: FastifyInstance, cluster: ClusterState, link: Wo
   link.setDrainHandler(async function drainWorker (request) {
     cluster.readiness.advance('draining')
     fastify.log.info({ reason: request.reason, drainDelay: request.drainDelay }, 'draining: readiness fails, responses close their connections')
-    await drainFastify(fastify, { drainDelay: request.drainDelay, closeLongLived })
+    // Singletons stop at once, not after the drain delay: their lease can move to a worker
+    // that stays while this one still serves. The worker exits only once they have stopped.
+    await Promise.all([
+      cluster.singletons.stopAll(),
+      drainFastify(fastify, { drainDelay: request.drainDelay, closeLongLived })
+    ])
   })
+  link.setSingletonHandler(function runSingleton (name, lease) { cluster.singletons.grant(name, lease) })
   // Starts at 0 (not null) so the primary can tell "no requests yet" from "not counted".
   link.requests ??= 0
   countRequests(fastify, function countRequest () { link.countRequest() })
@@ -189,7 +211,10 @@ async function wireStandalone (fastify: FastifyInstance, cluster: ClusterState, 
       if (err !== undefined) fastify.log.error({ err }, 'closing after an uncaught error')
       cluster.readiness.advance('draining')
       fastify.log.info({ signal, drainDelay: options.drainDelay }, 'draining: readiness fails, responses close their connections')
-      await drainFastify(fastify, { drainDelay: options.drainDelay, closeLongLived })
+      await Promise.all([
+        cluster.singletons.stopAll(),
+        drainFastify(fastify, { drainDelay: options.drainDelay, closeLongLived })
+      ])
     })
     process.on('SIGHUP', onHangup)
   })
@@ -206,7 +231,7 @@ const clusterPluginImpl: FastifyPluginAsync<ClusterPluginOptions> = async functi
   if (fastify.hasDecorator('cluster')) return
 
   const link = getWorkerLink()
-  const cluster = new ClusterState(link)
+  const cluster = new ClusterState(link, () => fastify.log)
   fastify.decorate('cluster', cluster)
 
   // Nothing per request until a drain: then every response closes its connection.
@@ -215,9 +240,13 @@ const clusterPluginImpl: FastifyPluginAsync<ClusterPluginOptions> = async functi
   })
   fastify.addHook('onListen', async function markReady () {
     cluster.readiness.advance('ready')
+    cluster.singletons.startStandalone()
   })
   fastify.addHook('preClose', async function markDraining () {
     cluster.readiness.advance('draining')
+    // A close without a drain (tests, an app's own shutdown) stops them too, before onClose
+    // hooks take away what they use.
+    await cluster.singletons.stopAll()
   })
   fastify.addHook('onClose', async function markClosed () {
     cluster.readiness.advance('closed')

@@ -33,7 +33,12 @@ export interface MetricsResultMessage { v: 1, type: 'fcl:metrics-result', id: nu
  * to the app and are put back in front of the socket's data. Answered by `fcl:connection-ack`.
  */
 export interface ConnectionMessage { v: 1, type: 'fcl:connection', id: number, remoteAddress?: string, remotePort?: number, remoteFamily?: 'IPv4' | 'IPv6', head?: string }
-export type PrimaryMessage = InstanceMessage | ConfigMessage | DrainMessage | MetricsCollectMessage | MetricsResultMessage | ConnectionMessage
+/**
+ * Run-once work: this worker holds the lease on singleton `name` now and runs its handler. `lease`
+ * numbers the grant; the release names it, so a late release of an older grant moves nothing.
+ */
+export interface SingletonGrantMessage { v: 1, type: 'fcl:singleton-grant', name: string, lease: number }
+export type PrimaryMessage = InstanceMessage | ConfigMessage | DrainMessage | MetricsCollectMessage | MetricsResultMessage | ConnectionMessage | SingletonGrantMessage
 
 // Worker -> primary
 /** The worker's link is listening; the primary may now send (and re-sends a newer config). */
@@ -65,6 +70,12 @@ export interface HeartbeatMessage { v: 1, type: 'fcl:heartbeat' }
  * refused one to another worker.
  */
 export interface ConnectionAckMessage { v: 1, type: 'fcl:connection-ack', id: number, accepted: boolean }
+/** `--balance least-busy`: requests in flight and event-loop utilisation since the last report. */
+export interface LoadMessage { v: 1, type: 'fcl:load', inflight: number, elu: number }
+/** This worker registered a handler for singleton `name` and can hold its lease. */
+export interface SingletonJoinMessage { v: 1, type: 'fcl:singleton-join', name: string }
+/** The handler of grant `lease` has stopped (its signal aborted and its promise settled): the lease is free. */
+export interface SingletonReleaseMessage { v: 1, type: 'fcl:singleton-release', name: string, lease: number }
 export type WorkerMessage =
   | HelloMessage
   | AttachedMessage
@@ -78,6 +89,9 @@ export type WorkerMessage =
   | MetricsFinalMessage
   | HeartbeatMessage
   | ConnectionAckMessage
+  | SingletonJoinMessage
+  | SingletonReleaseMessage
+  | LoadMessage
 
 /**
  * The watchdog's side channel: newline-delimited JSON on a pipe of its own (the worker's
@@ -122,10 +136,11 @@ function isPlainObject (value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config', 'fcl:drain', 'fcl:metrics-collect', 'fcl:metrics-result', 'fcl:connection'])
+const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config', 'fcl:drain', 'fcl:metrics-collect', 'fcl:metrics-result', 'fcl:connection', 'fcl:singleton-grant'])
 const WORKER_TYPES: ReadonlySet<string> = new Set([
   'fcl:hello', 'fcl:attached', 'fcl:ready', 'fcl:listening', 'fcl:config-ack', 'fcl:fatal', 'fcl:stats',
-  'fcl:metrics-scrape', 'fcl:metrics-snapshot', 'fcl:metrics-final', 'fcl:heartbeat', 'fcl:connection-ack'
+  'fcl:metrics-scrape', 'fcl:metrics-snapshot', 'fcl:metrics-final', 'fcl:heartbeat', 'fcl:connection-ack',
+  'fcl:singleton-join', 'fcl:singleton-release', 'fcl:load'
 ])
 
 function isEnvelope (value: unknown): value is { v: number, type: string } {
@@ -149,6 +164,8 @@ export function isPrimaryMessage (value: unknown): value is PrimaryMessage {
       return typeof m.id === 'number' && typeof m.ok === 'boolean' && (m.text === undefined || typeof m.text === 'string')
     case 'fcl:connection':
       return isConnectionMessage(value)
+    case 'fcl:singleton-grant':
+      return isSingletonName((value as { name?: unknown }).name) && isLeaseNumber((value as { lease?: unknown }).lease)
     default:
       return typeof m.drainDelay === 'number' && DRAIN_REASONS.has(m.reason)
   }
@@ -174,12 +191,33 @@ export function isWorkerMessage (value: unknown): value is WorkerMessage {
       return typeof m.message === 'string'
     case 'fcl:connection-ack':
       return typeof m.id === 'number' && typeof (value as { accepted?: unknown }).accepted === 'boolean'
+    case 'fcl:load': {
+      const load = value as { inflight?: unknown, elu?: unknown }
+      return Number.isInteger(load.inflight) && (load.inflight as number) >= 0 && typeof load.elu === 'number'
+    }
+    case 'fcl:singleton-join':
+      return isSingletonName((value as { name?: unknown }).name)
+    case 'fcl:singleton-release':
+      return isSingletonName((value as { name?: unknown }).name) && isLeaseNumber((value as { lease?: unknown }).lease)
     case 'fcl:stats':
       return typeof m.rss === 'number' && typeof m.heapUsed === 'number' && typeof m.elu === 'number' &&
         (m.requests === null || typeof m.requests === 'number')
     default:
       return true
   }
+}
+
+/** Longest singleton name: it is a log field, a status cell and a metrics label. */
+export const SINGLETON_NAME_MAX = 100
+
+/** 1-100 printable characters (no control characters, so a name cannot forge a log line). */
+export function isSingletonName (value: unknown): value is string {
+  // eslint-disable-next-line no-control-regex -- the point is to refuse control characters
+  return typeof value === 'string' && value.length > 0 && value.length <= SINGLETON_NAME_MAX && !/[\u0000-\u001f\u007f]/.test(value)
+}
+
+function isLeaseNumber (value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0
 }
 
 function isConnectionMessage (value: object): boolean {

@@ -47,6 +47,8 @@ export type MetricsSource = () => Promise<unknown[]>
 export interface ClusterMetricsText { text: string, contentType: string }
 /** Takes a connection the primary handed over; false when this worker cannot serve it. */
 export type ConnectionHandler = (message: ConnectionMessage, socket: net.Socket) => boolean
+/** Runs singleton `name` under grant `lease` (lib/singletons.ts). */
+export type SingletonGrantHandler = (name: string, lease: number) => void
 /** The worker's own figures for `fcl:stats` (the link adds the request count). */
 export type StatsSource = () => { rss: number, heapUsed: number, elu: number }
 
@@ -81,6 +83,7 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   #scrapeId = 0
   readonly #beatHooks: Array<() => void> = []
   #connectionHandler: ConnectionHandler | null = null
+  #singletonHandler: SingletonGrantHandler | null = null
   #heartbeatMs: number | null = null
   #stats: StatsSource | null = null
   readonly #scrapes = new Map<number, { resolve: (r: ClusterMetricsText) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
@@ -248,11 +251,16 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * `--balance sticky` (launcher/worker-sticky.ts) takes the connections the primary hands
+   * `--balance sticky` and `least-busy` (launcher/worker-routed.ts) take the connections the primary hands
    * over; until it does (the server does not listen yet), they are refused and go elsewhere.
    */
   setConnectionHandler (handler: ConnectionHandler | null): void {
     this.#connectionHandler = handler
+  }
+
+  /** The plugin's singletons take their grants; without it, a grant is given straight back. */
+  setSingletonHandler (handler: SingletonGrantHandler | null): void {
+    this.#singletonHandler = handler
   }
 
   #takeConnection (message: ConnectionMessage, handle: unknown): void {
@@ -285,6 +293,10 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
         void this.#snapshot().then((metrics) => { this.send(createMessage({ type: 'fcl:metrics-snapshot', id, metrics })) })
         break
       }
+      case 'fcl:singleton-grant':
+        if (this.#singletonHandler !== null) this.#singletonHandler(message.name, message.lease)
+        else this.send(createMessage({ type: 'fcl:singleton-release', name: message.name, lease: message.lease }))
+        break
       case 'fcl:metrics-result': {
         const pending = this.#scrapes.get(message.id)
         if (pending === undefined) break

@@ -8,6 +8,9 @@ export interface LoadSummary {
   errors: number
   timeouts: number
   resets: number
+  /** Latency percentiles, ms. */
+  p50: number
+  p99: number
 }
 
 /**
@@ -42,7 +45,9 @@ export async function underLoad (opts: { port: number, path?: string, connection
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
-    resets: result.resets
+    resets: result.resets,
+    p50: result.latency.p50,
+    p99: result.latency.p99
   }
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify from 'fastify'
 import t from 'tap'
 import clusterPlugin from '../../lib/index.js'
@@ -24,6 +25,29 @@ t.test('state follows the app: starting, ready after listen, closed after close'
   t.equal(app.cluster.state, 'ready')
   await app.close()
   t.equal(app.cluster.state, 'closed')
+})
+
+t.test('singleton: validated; standalone it runs from listen until close, which waits for it', async (t) => {
+  const app = await build()
+  t.teardown(() => app.close())
+  t.throws(() => { app.cluster.singleton('', async () => {}) }, TypeError)
+  t.throws(() => { app.cluster.singleton('a\nb', async () => {}) }, TypeError)
+  t.throws(() => { app.cluster.singleton('x', 'nope' as never) }, TypeError)
+  const events: string[] = []
+  app.cluster.singleton('job', async (signal) => {
+    events.push('start')
+    await new Promise((resolve) => { signal.addEventListener('abort', resolve, { once: true }) })
+    await sleep(50)
+    events.push('stop')
+  })
+  t.throws(() => { app.cluster.singleton('job', async () => {}) }, /already registered/)
+  t.same(events, [], 'nothing runs before the server listens')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.same(events, ['start'])
+  app.cluster.singleton('late', () => { events.push('late') })
+  t.same(events, ['start', 'late'], 'registered after listen: runs at once')
+  await app.close()
+  t.same(events, ['start', 'late', 'stop'], 'close waited for the handler to stop')
 })
 
 t.test('onDrain takes functions only', async (t) => {

@@ -1,4 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { sleep } from '../helpers/load.js'
@@ -59,4 +61,17 @@ t.test('standalone SIGTERM with an upgraded socket open: the drain handlers run,
   t.ok(Date.now() - signalledAt < 5000, 'not held until the 10 s grace timeout')
   t.match(app.output(), /drain handler ran/, 'the second handler ran although the first threw')
   t.match(app.output(), /a drain handler failed/)
+})
+
+t.test('standalone: a singleton runs once, and its stop is written before the process exits 0 on SIGTERM', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fcl-standalone-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const log = path.join(dir, 'singleton.log')
+  const port = await freePort()
+  const app = spawnNode(t, ['--import=tsx', APP], { env: { PORT: String(port), SINGLETON_LOG: log } })
+  await app.waitFor(/^listening/)
+  await sleep(200)
+  app.signal('SIGTERM')
+  t.same(await app.exited(10000), { code: 0, signal: null })
+  t.same(readFileSync(log, 'utf8').split('\n').filter((l) => l !== ''), [`${app.pid} start`, `${app.pid} stop`])
 })

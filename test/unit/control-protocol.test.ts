@@ -28,6 +28,7 @@ const STATUS: ClusterStatus = {
     { workerId: 1, pid: 4244, state: 'starting', startedAt: 1700000000100, uptime: 4900, restarts: 1, rss: null, heapUsed: null, elu: null, requests: null, lastSeenAt: 1700000000100, silentMs: 0 }
   ],
   backoff: [{ workerId: 2, restarts: 1, restartIn: 200 }],
+  singletons: [{ name: 'cleanup', state: 'running', workerId: 0, pid: 4243, since: 1700000000200, for: 4800, reason: null, handovers: 0 }],
   lastRoll: { ok: true, replaced: 2, total: 2, ms: 1400, finishedAt: 1700000001000 },
   lastConfigReload: null
 }
@@ -80,6 +81,8 @@ t.test('malformed responses are rejected', async (t) => {
     { v: 1, ok: true, command: 'status', status: { ...STATUS, workers: [{ ...STATUS.workers[0], rss: undefined }] } },
     { v: 1, ok: true, command: 'status', status: { ...STATUS, backoff: undefined } },
     { v: 1, ok: true, command: 'status', status: { ...STATUS, backoff: [{ workerId: 2, restarts: 1 }] } },
+    { v: 1, ok: true, command: 'status', status: { ...STATUS, singletons: undefined } },
+    { v: 1, ok: true, command: 'status', status: { ...STATUS, singletons: [{ name: 'x', state: 'held', workerId: 0, pid: 1, since: 0, for: 0, reason: null, handovers: 0 }] } },
     { v: 1, ok: true, command: 'status', status: { ...STATUS, lastRoll: { ok: true, replaced: 2, total: 2, ms: 1 } } },
     { v: 1, ok: true, command: 'status', status: { ...STATUS, limits: undefined } },
     { v: 1, ok: true, command: 'reload', roll: { ok: true } },

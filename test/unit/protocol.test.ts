@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createMessage, isCaptureStackMessage, isPrimaryMessage, isStackReportMessage, isWorkerMessage, PROTOCOL_VERSION } from '../../lib/protocol.js'
+import { createMessage, isCaptureStackMessage, isPrimaryMessage, isSingletonName, isStackReportMessage, isWorkerMessage, PROTOCOL_VERSION, SINGLETON_NAME_MAX } from '../../lib/protocol.js'
 
 const primary = [
   createMessage({ type: 'fcl:instance', instance: { ready: 2, total: 3, state: 'running' } }),
@@ -8,7 +8,8 @@ const primary = [
   createMessage({ type: 'fcl:metrics-collect', id: 1 }),
   createMessage({ type: 'fcl:metrics-result', id: 1, ok: true, text: '# HELP x\n', contentType: 'text/plain' }),
   createMessage({ type: 'fcl:connection', id: 7 }),
-  createMessage({ type: 'fcl:connection', id: 8, remoteAddress: '203.0.113.7', remotePort: 51234, remoteFamily: 'IPv4', head: Buffer.from('GET / HTTP/1.1\r\n').toString('base64') })
+  createMessage({ type: 'fcl:connection', id: 8, remoteAddress: '203.0.113.7', remotePort: 51234, remoteFamily: 'IPv4', head: Buffer.from('GET / HTTP/1.1\r\n').toString('base64') }),
+  createMessage({ type: 'fcl:singleton-grant', name: 'cleanup', lease: 1 })
 ]
 const worker = [
   createMessage({ type: 'fcl:hello', configVersion: 0 }),
@@ -24,7 +25,10 @@ const worker = [
   createMessage({ type: 'fcl:stats', rss: 1, heapUsed: 2, elu: 0.5, requests: null }),
   createMessage({ type: 'fcl:heartbeat' }),
   createMessage({ type: 'fcl:connection-ack', id: 7, accepted: true }),
-  createMessage({ type: 'fcl:connection-ack', id: 8, accepted: false })
+  createMessage({ type: 'fcl:connection-ack', id: 8, accepted: false }),
+  createMessage({ type: 'fcl:singleton-join', name: 'cache:warm' }),
+  createMessage({ type: 'fcl:singleton-release', name: 'cache:warm', lease: 12 }),
+  createMessage({ type: 'fcl:load', inflight: 3, elu: 0.42 })
 ]
 
 t.test('createMessage stamps the protocol version', async (t) => {
@@ -83,7 +87,11 @@ t.test('malformed fields are rejected', async (t) => {
     { v: 1, type: 'fcl:connection' },
     { v: 1, type: 'fcl:connection', id: 1, remotePort: 70000 },
     { v: 1, type: 'fcl:connection', id: 1, remoteFamily: 'IPv5' },
-    { v: 1, type: 'fcl:connection', id: 1, head: 42 }
+    { v: 1, type: 'fcl:connection', id: 1, head: 42 },
+    { v: 1, type: 'fcl:singleton-grant', name: 'x' },
+    { v: 1, type: 'fcl:singleton-grant', name: '', lease: 1 },
+    { v: 1, type: 'fcl:singleton-grant', name: 'x', lease: 0 },
+    { v: 1, type: 'fcl:singleton-grant', name: 'x', lease: 1.5 }
   ]
   for (const value of badPrimary) t.notOk(isPrimaryMessage(value), JSON.stringify(value))
   const badWorker: unknown[] = [
@@ -101,9 +109,20 @@ t.test('malformed fields are rejected', async (t) => {
     { v: 1, type: 'fcl:metrics-snapshot', id: 1, metrics: {} },
     { v: 1, type: 'fcl:metrics-final' },
     { v: 1, type: 'fcl:connection-ack', id: 1 },
-    { v: 1, type: 'fcl:connection-ack', accepted: true }
+    { v: 1, type: 'fcl:connection-ack', accepted: true },
+    { v: 1, type: 'fcl:singleton-join' },
+    { v: 1, type: 'fcl:singleton-join', name: 7 },
+    { v: 1, type: 'fcl:singleton-release', name: 'x' },
+    { v: 1, type: 'fcl:singleton-release', name: 'x', lease: '3' },
+    { v: 1, type: 'fcl:load', inflight: -1, elu: 0 },
+    { v: 1, type: 'fcl:load', inflight: 1 }
   ]
   for (const value of badWorker) t.notOk(isWorkerMessage(value), JSON.stringify(value))
+})
+
+t.test('singleton names: 1-100 printable characters', async (t) => {
+  for (const name of ['cleanup', 'cache:warm', 'queue/orders', 'x', 'é', 'n'.repeat(SINGLETON_NAME_MAX)]) t.ok(isSingletonName(name), name)
+  for (const name of ['', 'n'.repeat(SINGLETON_NAME_MAX + 1), 'a\nb', 'tab\there', '\u007f', 42, null]) t.notOk(isSingletonName(name), JSON.stringify(name))
 })
 
 t.test('the watchdog pipe: capture requests and stack reports, and nothing else', async (t) => {

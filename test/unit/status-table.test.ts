@@ -1,7 +1,7 @@
 import t from 'tap'
 import { commandTimeout, describeOutcome } from '../../launcher/control-command.js'
 import type { ClusterStatus } from '../../launcher/control-protocol.js'
-import { describeConfigReload, describeRoll, formatDuration, formatElu, formatMegabytes, formatStatus } from '../../launcher/status-table.js'
+import { describeConfigReload, describeRoll, describeSingleton, formatDuration, formatElu, formatMegabytes, formatStatus } from '../../launcher/status-table.js'
 
 const NOW = 1700000100000
 const STATUS: ClusterStatus = {
@@ -21,6 +21,7 @@ const STATUS: ClusterStatus = {
     { workerId: 1, pid: 4251, state: 'starting', startedAt: NOW - 800, uptime: 800, restarts: 0, rss: null, heapUsed: null, elu: null, requests: null, lastSeenAt: NOW - 800, silentMs: 0 }
   ],
   backoff: [],
+  singletons: [],
   lastRoll: { ok: true, replaced: 2, total: 2, ms: 1412, finishedAt: NOW - 125000 },
   lastConfigReload: { ok: false, applied: 1, total: 2, version: 3, failures: ['worker 1 (pid 4251): nope'], error: 'worker 1 (pid 4251): nope', finishedAt: NOW - 5000 }
 }
@@ -65,6 +66,26 @@ t.test('the status table: header lines, then one row per worker, "-" where unkno
   t.notOk(text.includes('\u001b['), 'no colour codes')
   const widths = new Set(lines.slice(4).map((l) => l.length))
   t.equal(widths.size, 1, 'every table line has the same width')
+})
+
+t.test('singletons: the holder, a hand-over in progress, one waiting for a worker; none, no section', async (t) => {
+  t.notOk(formatStatus(STATUS, NOW).includes('singletons'), 'no section without singletons')
+  const status: ClusterStatus = {
+    ...STATUS,
+    singletons: [
+      { name: 'cleanup', state: 'running', workerId: 0, pid: 4250, since: NOW - 65000, for: 65000, reason: null, handovers: 2 },
+      { name: 'mailer', state: 'releasing', workerId: 1, pid: 4251, since: NOW - 1200, for: 1200, reason: 'rolling-restart', handovers: 0 },
+      { name: 'warm', state: 'waiting', workerId: null, pid: null, since: NOW - 3000, for: 3000, reason: null, handovers: 1 }
+    ]
+  }
+  const lines = formatStatus(status, NOW).split('\n')
+  t.same(lines.slice(-4), [
+    'singletons:',
+    '  cleanup: worker 0 (pid 4250), running for 1m 05s, 2 hand-overs',
+    '  mailer: waiting 1 s for worker 1 (pid 4251) to stop it (rolling-restart)',
+    '  warm: waiting 3 s for a ready worker, 1 hand-over'
+  ])
+  t.equal(describeSingleton({ name: 'x', state: 'running', workerId: 3, pid: 9, since: 0, for: 10, reason: null, handovers: 0 }), 'x: worker 3 (pid 9), running for 10 ms')
 })
 
 t.test('the table names a stuck worker and a worker id waiting out its restart delay, in id order', async (t) => {

@@ -1,6 +1,7 @@
 /**
- * Worker side of `--balance sticky`: the primary owns the listening socket, picks a worker for
- * each connection by the client's address, and hands the connection over IPC. The worker's
+ * Worker side of the balance modes routed by the primary (`sticky`, `least-busy`): the primary
+ * owns the listening socket, picks a worker for each connection (launcher/routing/), and hands
+ * the connection over IPC. The worker's
  * server must therefore listen without binding anything, which node:cluster cannot do for it:
  * every listen in a worker either binds (exclusive) or joins the primary's round-robin. So,
  * as node:cluster does for its own round-robin workers, a listen on the launcher's port gets a
@@ -41,7 +42,7 @@ function portOf (value: unknown): number | null {
 }
 
 /** The listen's port, host and callback when it is a TCP listen on `port`; null for anything else. */
-export function stickyListen (args: ListenArgs, port: number): Listen | null {
+export function routedListen (args: ListenArgs, port: number): Listen | null {
   const [first, ...rest] = args
   const callback = [first, ...rest].find((arg): arg is () => void => typeof arg === 'function')
   if (isPlainObject(first)) {
@@ -104,11 +105,11 @@ function presentClientOverTls (server: net.Server): void {
  * hears of each server that "listens": node:cluster's `listening` event never fires for them,
  * so the primary is told another way when the entry does not use the plugin.
  */
-export function installStickyListen (port: number, link: WorkerLink, onListening: (server: net.Server) => void): void {
+export function installRoutedListen (port: number, link: WorkerLink, onListening: (server: net.Server) => void): void {
   const originalListen = net.Server.prototype.listen
   const servers: net.Server[] = []
   net.Server.prototype.listen = function listenWithoutBinding (this: net.Server, ...args: ListenArgs): net.Server {
-    const listen = stickyListen(args, port)
+    const listen = routedListen(args, port)
     if (listen === null) return (originalListen as (...a: ListenArgs) => net.Server).apply(this, args)
     const internals = this as unknown as ServerInternals
     const { address, family } = familyOf(listen.host)

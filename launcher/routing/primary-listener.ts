@@ -1,8 +1,9 @@
 /**
- * The primary's half of `--balance sticky`: it owns the listening socket (node:cluster's
- * round-robin cannot choose by client, and its scheduler is not pluggable), accepts each
- * connection paused, reads a PROXY protocol header when asked to, picks a worker by the
- * client's address (rendezvous hashing over the ready workers) and hands the socket over IPC.
+ * The primary's routing point, for the balance modes where the primary picks the worker itself
+ * (node:cluster's round-robin cannot choose, and its scheduler is not pluggable): it owns the
+ * listening socket, accepts each connection paused, reads a PROXY protocol header when asked
+ * to, asks its {@link WorkerChooser} for a worker among the ready ones, and hands the socket
+ * over IPC. `sticky` chooses by client address (sticky.ts), `least-busy` by load (least-busy.ts).
  *
  * A handed-over socket stays open in the primary until the worker acknowledges it: a worker
  * that dies or refuses in the meantime (it stopped taking connections) gets nothing, and the
@@ -17,7 +18,6 @@ import { createMessage, sendToWorker, type ConnectionAckMessage } from '../../li
 import type { Supervisor, WorkerProc } from '../supervisor.js'
 import { readProxyHeader } from './proxy-reader.js'
 import { normalizeClientAddress } from './proxy-protocol.js'
-import { pickByRendezvous } from './rendezvous.js'
 
 /** How long a connection may wait for a worker to take it before it is closed. */
 export const HOLD_MS = 10000
@@ -26,12 +26,22 @@ export const PROXY_HEADER_TIMEOUT_MS = 5000
 /** At most one line a period about connections closed for a bad PROXY header. */
 const REJECTION_LOG_EVERY_MS = 10000
 
-export interface StickyOptions {
+/** How a routing mode picks the worker for a connection: one small module per mode. */
+export interface WorkerChooser {
+  /** A worker among `candidates` (ready, not draining; never empty) for a connection from `client`. */
+  choose: (client: string, candidates: readonly WorkerProc[]) => WorkerProc | undefined
+  /** The connection was handed to `proc`. */
+  handed?: (proc: WorkerProc) => void
+  dispose?: () => void
+}
+
+export interface ListenerOptions {
   port: number
   host: string
   proxyProtocol: boolean
   /** During a stop, workers take connections until their drain delay is over. */
   drainDelay: number
+  chooser: WorkerChooser
 }
 
 /** Where a connection goes and what the worker must know of its client. */
@@ -58,11 +68,11 @@ function detachFromServer (socket: net.Socket): void {
   owned._server = null
 }
 
-export class StickyListener {
+export class PrimaryListener {
   readonly #servers: net.Server[]
   readonly #supervisor: Supervisor
   readonly #log: Logger
-  readonly #options: StickyOptions
+  readonly #options: ListenerOptions
   readonly #inFlight = new Map<number, InFlight>()
   readonly #waiting = new Set<{ socket: net.Socket, route: Route, refusedBy: Set<number>, timer: NodeJS.Timeout }>()
   #nextId = 0
@@ -71,7 +81,7 @@ export class StickyListener {
   #lastRejectionLog = 0
   readonly #port: number
 
-  private constructor (servers: net.Server[], port: number, supervisor: Supervisor, log: Logger, options: StickyOptions) {
+  private constructor (servers: net.Server[], port: number, supervisor: Supervisor, log: Logger, options: ListenerOptions) {
     this.#servers = servers
     this.#port = port
     this.#supervisor = supervisor
@@ -88,7 +98,7 @@ export class StickyListener {
    * connection that comes before the first worker is ready waits for it instead of being
    * refused. A host name is bound on each of its addresses, as Fastify does for `localhost`.
    */
-  static async open (supervisor: Supervisor, log: Logger, options: StickyOptions): Promise<StickyListener> {
+  static async open (supervisor: Supervisor, log: Logger, options: ListenerOptions): Promise<PrimaryListener> {
     const addresses = net.isIP(options.host) !== 0
       ? [options.host]
       : [...new Set((await dns.lookup(options.host, { all: true })).map((a) => a.address))]
@@ -118,7 +128,7 @@ export class StickyListener {
       }
       throw new FclError(ERROR_CODES.WORKER_START, `cannot listen on ${options.host}:${options.port}: ${(err as Error).message}`)
     }
-    return new StickyListener(servers, port, supervisor, log, options)
+    return new PrimaryListener(servers, port, supervisor, log, options)
   }
 
   /** The port bound (the chosen one for port 0). */
@@ -140,6 +150,7 @@ export class StickyListener {
     this.#supervisor.off('connection-ack', this.#onAck)
     this.#supervisor.off('worker-exit', this.#onWorkerExit)
     this.#supervisor.off('worker-ready', this.#onWorkerReady)
+    this.#options.chooser.dispose?.()
     await Promise.all(this.#servers.map((server) => new Promise((resolve) => {
       if (!server.listening) {
         resolve(undefined)
@@ -194,8 +205,7 @@ export class StickyListener {
   #route (socket: net.Socket, route: Route, refusedBy: Set<number>): void {
     if (socket.destroyed) return
     const candidates = this.#candidates(refusedBy)
-    const workerId = pickByRendezvous(route.key, candidates.map((p) => p.workerId))
-    const proc = candidates.find((p) => p.workerId === workerId)
+    const proc = candidates.length === 0 ? undefined : this.#options.chooser.choose(route.key, candidates)
     if (proc === undefined) {
       this.#hold(socket, route, refusedBy)
       return
@@ -214,6 +224,7 @@ export class StickyListener {
     // Kept open here until the worker says it took it (see the module's comment).
     const sent = sendToWorker(proc.worker, message, socket, { keepOpen: true })
     if (!sent) this.#retry(id)
+    else this.#options.chooser.handed?.(proc)
   }
 
   /** No worker can take it now: wait for one to become ready, for a while. */
