@@ -61,7 +61,7 @@ export function openLoop (opts: OpenLoopOptions): Promise<LoadResult> {
         port: opts.port,
         path: opts.paths[sent % opts.paths.length],
         agent,
-        // Each new connection from the next address: sticky and least-busy see many clients.
+        // Each new connection from the next address: a sticky subject sees many clients.
         localAddress: `127.0.0.${2 + (sent % LOAD_SOURCES)}`,
         headers: opts.close ? { connection: 'close' } : {},
         timeout: opts.timeoutMs ?? 10000

@@ -117,7 +117,6 @@ function sections (r: Results): Array<{ title: string, rows: string[][] }> {
     if (figures === undefined) continue
     const rows = [['subject', 'fast p50 ms', 'fast p99 ms', 'fast p99.9 ms', 'req/s, both routes', 'errors']]
     for (const [name, v] of Object.entries(figures)) rows.push([name, fmt(v?.p50, 1), fmt(v?.p99, 1), fmt(v?.p999, 1), fmt(v?.rps), String(v?.errors ?? 0)])
-    rows.push(['ours-least-busy / ours (rr)', '', ratio(figures['ours-least-busy']?.p99, figures.ours?.p99), '', ratio(figures['ours-least-busy']?.rps, figures.ours?.rps), ''])
     rows.push(['ours-offload / ours (rr)', '', ratio(figures['ours-offload']?.p99, figures.ours?.p99), '', ratio(figures['ours-offload']?.rps, figures.ours?.rps), ''])
     const how = mode === 'close' ? 'a new connection per request' : 'keep-alive connections'
     out.push({ title: `Spiky load, ${how}: the fast route at ${FAST_RATE} req/s while ${SLOW_RATE} req/s run 100-300 ms of synchronous CPU (${r.settings.workers} workers)`, rows })
@@ -130,7 +129,7 @@ function benchArgs (r: Results, name: string): string {
   return args.length === 0 ? '' : ` -- ${args.join(' ')}`
 }
 
-const COLORS: Readonly<Record<string, string>> = { single: '#9e9e9e', 'raw-cluster': '#5c6bc0', pm2: '#ef6c00', ours: '#2e7d32', 'ours-lean': '#a5d6a7', 'ours-reuseport': '#81c784', 'ours-sticky': '#1b5e20', 'ours-least-busy': '#4db6ac', 'ours-offload': '#00695c' }
+const COLORS: Readonly<Record<string, string>> = { single: '#9e9e9e', 'raw-cluster': '#5c6bc0', pm2: '#ef6c00', ours: '#2e7d32', 'ours-lean': '#a5d6a7', 'ours-reuseport': '#81c784', 'ours-sticky': '#1b5e20', 'ours-offload': '#00695c' }
 
 /** Two panels side by side: throughput per subject (hello and CPU), and failed requests during a reload. */
 function chart (r: Results): string {

@@ -20,12 +20,11 @@ const START_TIMEOUT_MS = 30000
  * `ours-reuseport` is ours with `--balance reuseport`; it runs only where Node and the OS can.
  * `ours-sticky` is ours with `--balance sticky`: the primary picks the worker by client address
  * (the load then comes from many addresses, see `LOAD_SOURCES`).
- * `ours-least-busy` is ours with `--balance least-busy` (the experiment of the spiky scenario).
  * `ours-offload` is ours running examples/cpu-offload, whose slow route runs in a worker-thread pool.
  * `ours-lean` is ours with `--no-worker-stacks`: no watchdog thread in the workers, what the
  * stuck-worker stacks cost.
  */
-export type SubjectName = 'single' | 'raw-cluster' | 'pm2' | 'ours' | 'ours-lean' | 'ours-reuseport' | 'ours-sticky' | 'ours-least-busy' | 'ours-offload'
+export type SubjectName = 'single' | 'raw-cluster' | 'pm2' | 'ours' | 'ours-lean' | 'ours-reuseport' | 'ours-sticky' | 'ours-offload'
 export const CLUSTERS: readonly SubjectName[] = ['raw-cluster', 'pm2', 'ours']
 export const ALL: readonly SubjectName[] = ['single', 'raw-cluster', 'pm2', 'ours']
 
@@ -119,7 +118,6 @@ export async function startSubject (name: SubjectName, n: number, port: number, 
       : [path.join(ROOT, 'dist/launcher/cli.js'), '-w', String(n), '-p', String(port), '--host', '127.0.0.1',
           ...(name === 'ours-reuseport' ? ['--balance', 'reuseport'] : []),
           ...(name === 'ours-sticky' ? ['--balance', 'sticky'] : []),
-          ...(name === 'ours-least-busy' ? ['--balance', 'least-busy'] : []),
           ...(name === 'ours-lean' ? ['--no-worker-stacks'] : []),
           name === 'ours-offload' ? path.join(ROOT, 'examples/cpu-offload/server.ts') : path.join(APP, 'ours.mjs')]
   const { child, output } = launchChild(args, { PORT: String(port), WORKERS: String(n) })

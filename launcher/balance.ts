@@ -4,15 +4,14 @@
  * worker binds its own listening socket with SO_REUSEPORT and the kernel spreads
  * new connections over them; the primary is out of the accept path. `sticky`: the
  * primary accepts every connection and picks the worker by the client's address
- * (routing/), so one client always reaches the same worker. `least-busy` (an experiment):
- * the primary picks the less busy of two workers by their load reports.
+ * (routing/), so one client always reaches the same worker.
  */
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { ERROR_CODES, FclError } from '../lib/errors.js'
 
-export type Balance = 'rr' | 'reuseport' | 'sticky' | 'least-busy'
-export const BALANCE_MODES: readonly Balance[] = ['rr', 'reuseport', 'sticky', 'least-busy']
+export type Balance = 'rr' | 'reuseport' | 'sticky'
+export const BALANCE_MODES: readonly Balance[] = ['rr', 'reuseport', 'sticky']
 
 /**
  * Why this process cannot use `reuseport`, or null when it can. `listen({ reusePort })`

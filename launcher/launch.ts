@@ -29,7 +29,6 @@ const BALANCE_DESCRIPTIONS: Readonly<Record<ResolvedLaunchOptions['balance'], st
   rr: 'round-robin in the primary',
   reuseport: 'SO_REUSEPORT, the kernel spreads connections',
   sticky: 'sticky: the primary picks the worker by client address',
-  'least-busy': 'least-busy: the primary picks the less busy of two workers (experimental)'
 }
 import { debuggerRequested } from './watchdog-timing.js'
 
@@ -165,12 +164,10 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     }
     const supervisor = new Supervisor(o, this.log, config, loader.execArgv)
     this.#supervisor = supervisor
-    if (o.balance === 'sticky' || o.balance === 'least-busy') {
+    if (o.balance === 'sticky') {
       try {
         const { PrimaryListener } = await import('./routing/primary-listener.js')
-        const chooser = o.balance === 'sticky'
-          ? (await import('./routing/sticky.js')).stickyChooser
-          : new (await import('./routing/least-busy.js')).LeastBusyChooser(supervisor)
+        const chooser = (await import('./routing/sticky.js')).stickyChooser
         this.#routing = await PrimaryListener.open(supervisor, this.log, { port: o.port, host: o.host, proxyProtocol: o.proxyProtocol, drainDelay: o.drainDelay, chooser })
       } catch (err) {
         const error = err instanceof FclError ? err : new FclError(ERROR_CODES.WORKER_START, String(err))

@@ -11,7 +11,6 @@ import {
   type DrainReason,
   type InstanceState,
   type InstanceView,
-  type LoadMessage,
   type MetricsFinalMessage,
   type MetricsScrapeMessage,
   type MetricsSnapshotMessage,
@@ -85,8 +84,6 @@ export interface SupervisorEvents {
   'connection-ack': [WorkerProc, ConnectionAckMessage]
   /** A worker can run a singleton, or released one (see launcher/singletons.ts). */
   singleton: [WorkerProc, SingletonJoinMessage | SingletonReleaseMessage]
-  /** `--balance least-busy`: a worker's load report. */
-  load: [WorkerProc, LoadMessage]
   /** A ready worker was asked to drain (stop, roll, scale-down, memory). */
   'worker-draining': [WorkerProc, DrainReason]
 }
@@ -320,9 +317,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'fcl:singleton-join':
       case 'fcl:singleton-release':
         this.emit('singleton', proc, message)
-        break
-      case 'fcl:load':
-        this.emit('load', proc, message)
         break
       case 'fcl:stats':
         proc.rss = message.rss

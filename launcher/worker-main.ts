@@ -66,13 +66,9 @@ function reportListening (server: Server): void {
 if (process.env[ENV.BALANCE] === 'reuseport') {
   const { installReusePortListen } = await import('./worker-reuse-port.js')
   installReusePortListen(reportListening)
-} else if (process.env[ENV.BALANCE] === 'sticky' || process.env[ENV.BALANCE] === 'least-busy') {
+} else if (process.env[ENV.BALANCE] === 'sticky') {
   const { installRoutedListen } = await import('./worker-routed.js')
-  const load = process.env[ENV.BALANCE] === 'least-busy' ? (await import('./worker-load.js')).reportLoad(link) : null
-  installRoutedListen(Number(process.env.PORT), link, function listening (server) {
-    reportListening(server)
-    load?.watch(server)
-  })
+  installRoutedListen(Number(process.env.PORT), link, reportListening)
 }
 
 let failing = false

@@ -1,5 +1,5 @@
 /**
- * Worker side of the balance modes routed by the primary (`sticky`, `least-busy`): the primary
+ * Worker side of the balance modes routed by the primary (`sticky`): the primary
  * owns the listening socket, picks a worker for each connection (launcher/routing/), and hands
  * the connection over IPC. The worker's
  * server must therefore listen without binding anything, which node:cluster cannot do for it:

@@ -70,8 +70,6 @@ export interface HeartbeatMessage { v: 1, type: 'fcl:heartbeat' }
  * refused one to another worker.
  */
 export interface ConnectionAckMessage { v: 1, type: 'fcl:connection-ack', id: number, accepted: boolean }
-/** `--balance least-busy`: requests in flight and event-loop utilisation since the last report. */
-export interface LoadMessage { v: 1, type: 'fcl:load', inflight: number, elu: number }
 /** This worker registered a handler for singleton `name` and can hold its lease. */
 export interface SingletonJoinMessage { v: 1, type: 'fcl:singleton-join', name: string }
 /** The handler of grant `lease` has stopped (its signal aborted and its promise settled): the lease is free. */
@@ -91,7 +89,6 @@ export type WorkerMessage =
   | ConnectionAckMessage
   | SingletonJoinMessage
   | SingletonReleaseMessage
-  | LoadMessage
 
 /**
  * The watchdog's side channel: newline-delimited JSON on a pipe of its own (the worker's
@@ -140,7 +137,7 @@ const PRIMARY_TYPES: ReadonlySet<string> = new Set(['fcl:instance', 'fcl:config'
 const WORKER_TYPES: ReadonlySet<string> = new Set([
   'fcl:hello', 'fcl:attached', 'fcl:ready', 'fcl:listening', 'fcl:config-ack', 'fcl:fatal', 'fcl:stats',
   'fcl:metrics-scrape', 'fcl:metrics-snapshot', 'fcl:metrics-final', 'fcl:heartbeat', 'fcl:connection-ack',
-  'fcl:singleton-join', 'fcl:singleton-release', 'fcl:load'
+  'fcl:singleton-join', 'fcl:singleton-release'
 ])
 
 function isEnvelope (value: unknown): value is { v: number, type: string } {
@@ -191,10 +188,6 @@ export function isWorkerMessage (value: unknown): value is WorkerMessage {
       return typeof m.message === 'string'
     case 'fcl:connection-ack':
       return typeof m.id === 'number' && typeof (value as { accepted?: unknown }).accepted === 'boolean'
-    case 'fcl:load': {
-      const load = value as { inflight?: unknown, elu?: unknown }
-      return Number.isInteger(load.inflight) && (load.inflight as number) >= 0 && typeof load.elu === 'number'
-    }
     case 'fcl:singleton-join':
       return isSingletonName((value as { name?: unknown }).name)
     case 'fcl:singleton-release':

@@ -251,7 +251,7 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * `--balance sticky` and `least-busy` (launcher/worker-routed.ts) take the connections the primary hands
+   * `--balance sticky` (launcher/worker-routed.ts) take the connections the primary hands
    * over; until it does (the server does not listen yet), they are refused and go elsewhere.
    */
   setConnectionHandler (handler: ConnectionHandler | null): void {

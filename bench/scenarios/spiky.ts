@@ -32,7 +32,7 @@ export interface SpikyFigures {
 }
 
 export function spikySubjects (reusePort: readonly SubjectName[]): SubjectName[] {
-  return ['single', 'raw-cluster', 'pm2', 'ours', 'ours-least-busy', ...reusePort, 'ours-offload']
+  return ['single', 'raw-cluster', 'pm2', 'ours', ...reusePort, 'ours-offload']
 }
 
 export async function measureSpiky (ctx: BenchContext): Promise<void> {

@@ -3,7 +3,8 @@
  * (node:cluster's round-robin cannot choose, and its scheduler is not pluggable): it owns the
  * listening socket, accepts each connection paused, reads a PROXY protocol header when asked
  * to, asks its {@link WorkerChooser} for a worker among the ready ones, and hands the socket
- * over IPC. `sticky` chooses by client address (sticky.ts), `least-busy` by load (least-busy.ts).
+ * over IPC. `sticky` chooses by client address (sticky.ts). A least-busy chooser was tried
+ * and measured no better than node:cluster's round-robin (docs/benchmarks.md, Spiky load).
  *
  * A handed-over socket stays open in the primary until the worker acknowledges it: a worker
  * that dies or refuses in the meantime (it stopped taking connections) gets nothing, and the
@@ -30,9 +31,6 @@ const REJECTION_LOG_EVERY_MS = 10000
 export interface WorkerChooser {
   /** A worker among `candidates` (ready, not draining; never empty) for a connection from `client`. */
   choose: (client: string, candidates: readonly WorkerProc[]) => WorkerProc | undefined
-  /** The connection was handed to `proc`. */
-  handed?: (proc: WorkerProc) => void
-  dispose?: () => void
 }
 
 export interface ListenerOptions {
@@ -150,7 +148,6 @@ export class PrimaryListener {
     this.#supervisor.off('connection-ack', this.#onAck)
     this.#supervisor.off('worker-exit', this.#onWorkerExit)
     this.#supervisor.off('worker-ready', this.#onWorkerReady)
-    this.#options.chooser.dispose?.()
     await Promise.all(this.#servers.map((server) => new Promise((resolve) => {
       if (!server.listening) {
         resolve(undefined)
@@ -224,7 +221,6 @@ export class PrimaryListener {
     // Kept open here until the worker says it took it (see the module's comment).
     const sent = sendToWorker(proc.worker, message, socket, { keepOpen: true })
     if (!sent) this.#retry(id)
-    else this.#options.chooser.handed?.(proc)
   }
 
   /** No worker can take it now: wait for one to become ready, for a while. */

@@ -119,7 +119,7 @@ t.test('usage mistakes throw FCL_ERR_CLI_USAGE naming the flag or env var', asyn
     [['app.js'], { FCL_DRAIN_DELAY: '-1' }, /FCL_DRAIN_DELAY/],
     [['--ts-loader', 'babel', 'app.js'], {}, /--ts-loader/],
     [['app.js'], { FCL_TS_LOADER: 'swc' }, /FCL_TS_LOADER/],
-    [['--balance', 'random', 'app.js'], {}, /--balance must be rr, reuseport, sticky or least-busy, got "random"/],
+    [['--balance', 'random', 'app.js'], {}, /--balance must be rr, reuseport or sticky, got "random"/],
     [['app.js'], { FCL_BALANCE: 'kernel' }, /FCL_BALANCE/],
     [['--metrics-port', '70000', 'app.js'], {}, /--metrics-port must be a port/],
     [['app.js'], { FCL_METRICS: 'maybe' }, /FCL_METRICS must be true or false/],

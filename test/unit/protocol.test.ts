@@ -27,8 +27,7 @@ const worker = [
   createMessage({ type: 'fcl:connection-ack', id: 7, accepted: true }),
   createMessage({ type: 'fcl:connection-ack', id: 8, accepted: false }),
   createMessage({ type: 'fcl:singleton-join', name: 'cache:warm' }),
-  createMessage({ type: 'fcl:singleton-release', name: 'cache:warm', lease: 12 }),
-  createMessage({ type: 'fcl:load', inflight: 3, elu: 0.42 })
+  createMessage({ type: 'fcl:singleton-release', name: 'cache:warm', lease: 12 })
 ]
 
 t.test('createMessage stamps the protocol version', async (t) => {
@@ -113,9 +112,7 @@ t.test('malformed fields are rejected', async (t) => {
     { v: 1, type: 'fcl:singleton-join' },
     { v: 1, type: 'fcl:singleton-join', name: 7 },
     { v: 1, type: 'fcl:singleton-release', name: 'x' },
-    { v: 1, type: 'fcl:singleton-release', name: 'x', lease: '3' },
-    { v: 1, type: 'fcl:load', inflight: -1, elu: 0 },
-    { v: 1, type: 'fcl:load', inflight: 1 }
+    { v: 1, type: 'fcl:singleton-release', name: 'x', lease: '3' }
   ]
   for (const value of badWorker) t.notOk(isWorkerMessage(value), JSON.stringify(value))
 })
