@@ -39,6 +39,18 @@ function release (supervisor: EventEmitter, f: FakeProc, name: string, lease: nu
   supervisor.emit('singleton', f.proc, createMessage({ type: 'fcl:singleton-release', name, lease }))
 }
 
+/** Two ready workers that both run `name`: which one the lease went to, and the other. */
+function twoJoined (name: string): ReturnType<typeof setup> & { holder: FakeProc, other: FakeProc } {
+  const { leases, supervisor } = setup()
+  const a = fakeProc(0, 100)
+  const b = fakeProc(1, 101)
+  leases.start()
+  join(supervisor, a, name)
+  join(supervisor, b, name)
+  const [holder, other] = grants(a).length === 1 ? [a, b] : [b, a]
+  return { leases, supervisor, holder, other }
+}
+
 t.test('nothing is granted before the boot is over; then two names land on two workers', async (t) => {
   const { leases, supervisor } = setup()
   const a = fakeProc(0, 100)
@@ -53,13 +65,7 @@ t.test('nothing is granted before the boot is over; then two names land on two w
 })
 
 t.test('a drain marks the lease releasing; only the holder\'s release of that grant moves it, and then once', async (t) => {
-  const { leases, supervisor } = setup()
-  const a = fakeProc(0, 100)
-  const b = fakeProc(1, 101)
-  leases.start()
-  join(supervisor, a, 'cleanup')
-  join(supervisor, b, 'cleanup')
-  const [holder, other] = grants(a).length === 1 ? [a, b] : [b, a]
+  const { leases, supervisor, holder, other } = twoJoined('cleanup')
   const first = grants(holder)[0]
   t.ok(first !== undefined)
   if (first === undefined) return
@@ -87,13 +93,7 @@ t.test('a drain marks the lease releasing; only the holder\'s release of that gr
 })
 
 t.test('the holder exits: the lease moves at once; a stopping instance grants nothing', async (t) => {
-  const { leases, supervisor } = setup()
-  const a = fakeProc(0, 100)
-  const b = fakeProc(1, 101)
-  leases.start()
-  join(supervisor, a, 'cleanup')
-  join(supervisor, b, 'cleanup')
-  const [holder, other] = grants(a).length === 1 ? [a, b] : [b, a]
+  const { leases, supervisor, holder, other } = twoJoined('cleanup')
   const handovers: unknown[] = []
   leases.on('handover', (h) => handovers.push(h))
   holder.proc.state = 'exited'
