@@ -248,7 +248,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       clearTimeout(hooks.readyTimer)
       hooks.resolveReady()
     }
-    this.#log.info({ workerId: proc.workerId, workerPid: proc.pid, ms: Date.now() - proc.startedAt }, `worker ${proc.workerId} (pid ${proc.pid}) ready in ${Date.now() - proc.startedAt} ms`)
+    const ms = Date.now() - proc.startedAt
+    this.#log.info({ workerId: proc.workerId, workerPid: proc.pid, ms }, `worker ${proc.workerId} (pid ${proc.pid}) ready in ${ms} ms`)
     this.emit('worker-ready', this.#info(proc))
   }
 
