@@ -12,7 +12,7 @@ import { controlDir } from './control-path.js'
 import type { ClusterStatus, LastConfigReload, LastRoll } from './control-protocol.js'
 import { ControlServer } from './control-server.js'
 import { decideAutoWorkers, readCpuFacts, type WorkerCountDecision } from './cpus.js'
-import { createLogger } from './logger.js'
+import { createLogger, holdLogger } from './logger.js'
 import { watchMemory } from './memory.js'
 import { isTypeScriptEntry, resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from './options.js'
 import { rollingRestart, type RollResult } from './roll.js'
@@ -110,12 +110,21 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   #forcedKills: string[] | null = null
 
   readonly #loader: LoaderChoice
+  readonly #releaseLog: () => void
 
   constructor (options: ResolvedLaunchOptions, loader: LoaderChoice, watchdogOffForDebugger = false) {
     super()
     this.options = options
     this.#loader = loader
-    this.log = options.logger ?? createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel })
+    // Our own logger is made once the first workers are forked (see holdLogger); a caller's is used as given.
+    if (options.logger === null) {
+      const held = holdLogger(() => createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel }))
+      this.log = held.log
+      this.#releaseLog = held.release
+    } else {
+      this.log = options.logger
+      this.#releaseLog = () => {}
+    }
     if (watchdogOffForDebugger) {
       this.log.info('Node runs with --inspect: the stuck-worker watchdog is off, so a worker stopped at a breakpoint is not killed (pass --worker-timeout to keep it)')
     }
@@ -123,15 +132,21 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     // Before the boot, so a save made while the workers start is not missed, and a
     // watcher that cannot start fails launch() before anything is forked.
     if (options.watch) {
-      this.#unwatchFiles = startWatch(options.entry, options.config, this.log, {
-        roll: () => this.#rollAfterCurrent(),
-        reloadConfig: async () => {
-          await this.ready
-          return await this.reloadConfig()
-        }
-      })
+      try {
+        this.#unwatchFiles = startWatch(options.entry, options.config, this.log, {
+          roll: () => this.#rollAfterCurrent(),
+          reloadConfig: async () => {
+            await this.ready
+            return await this.reloadConfig()
+          }
+        })
+      } catch (err) {
+        this.#releaseLog()
+        throw err
+      }
     }
-    this.ready = this.#boot()
+    // Whatever ends the boot early (a failure before the forks) writes its lines.
+    this.ready = this.#boot().finally(this.#releaseLog)
     // The CLI and tests read failures from `stopped` too; an unobserved `ready` must not crash the process.
     this.ready.catch(() => {})
   }
@@ -209,8 +224,12 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     supervisor.on('give-up', (err) => {
       void this.#stop({ reason: 'crash-loop', error: err })
     })
+    const starting = supervisor.start(decision.count)
+    // The forks are out (start() forks before its first await): the primary's own start-up
+    // cost from here on runs while the workers boot.
+    this.#releaseLog()
     try {
-      await supervisor.start(decision.count)
+      await starting
     } catch (err) {
       const error = err instanceof FclError ? err : new FclError(ERROR_CODES.WORKER_START, String(err))
       if (this.#stopping === null) {
@@ -241,6 +260,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   }
 
   #finish (result: StopResult): void {
+    this.#releaseLog()
     if (this.#finished) return
     this.#finished = true
     this.#unwatchMemory()

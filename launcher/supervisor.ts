@@ -18,7 +18,7 @@ import {
   type SingletonReleaseMessage,
   type WorkerMessage
 } from '../lib/protocol.js'
-import { ENV } from '../lib/worker-link.js'
+import { ENV } from '../lib/worker-env.js'
 import { nextCrashStreak, restartDelayFor, shouldGiveUp, type BackoffPolicy } from './backoff.js'
 import { compileCacheEnv } from './compile-cache.js'
 import type { ResolvedLaunchOptions } from './options.js'

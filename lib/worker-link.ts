@@ -12,6 +12,7 @@ import {
   type PrimaryMessage,
   type WorkerMessage
 } from './protocol.js'
+import { ENV } from './worker-env.js'
 
 /**
  * The worker's end of the IPC channel. It must exist before the user's entry is
@@ -20,23 +21,9 @@ import {
  * this package (a symlinked checkout, a source and a built path), so the single
  * instance lives on `globalThis` under a registered symbol.
  */
-const LINK_KEY = Symbol.for('fastify-cluster-launch.worker-link')
+export { ENV }
 
-/** What the primary puts in each worker's environment (besides PORT, HOST and NODE_APP_INSTANCE). */
-export const ENV = Object.freeze({
-  WORKER_ID: 'FCL_WORKER_ID',
-  CONFIG: 'FCL_WORKER_CONFIG',
-  CONFIG_VERSION: 'FCL_WORKER_CONFIG_VERSION',
-  PRETTY_LOGS: 'FCL_WORKER_PRETTY_LOGS',
-  ENTRY: 'FCL_WORKER_ENTRY',
-  LOG_LEVEL: 'FCL_WORKER_LOG_LEVEL',
-  BALANCE: 'FCL_WORKER_BALANCE',
-  METRICS: 'FCL_WORKER_METRICS',
-  /** Heartbeat interval in ms; unset when the watchdog is off (`--worker-timeout 0`). */
-  HEARTBEAT_MS: 'FCL_WORKER_HEARTBEAT_MS',
-  /** `1`: start the watchdog thread, whose pipe to the primary is fd 4. */
-  WATCHDOG_THREAD: 'FCL_WORKER_WATCHDOG_THREAD'
-} as const)
+const LINK_KEY = Symbol.for('fastify-cluster-launch.worker-link')
 
 export type DrainRequest = Pick<DrainMessage, 'drainDelay' | 'reason'>
 export type ConfigUpdate = { version: number, config: ConfigObject }

@@ -1,0 +1,19 @@
+/**
+ * The names of the variables the primary sets in each worker's environment. A module of its
+ * own so the primary, which only writes them, does not load the worker's IPC link to know them.
+ */
+/** What the primary puts in each worker's environment (besides PORT, HOST and NODE_APP_INSTANCE). */
+export const ENV = Object.freeze({
+  WORKER_ID: 'FCL_WORKER_ID',
+  CONFIG: 'FCL_WORKER_CONFIG',
+  CONFIG_VERSION: 'FCL_WORKER_CONFIG_VERSION',
+  PRETTY_LOGS: 'FCL_WORKER_PRETTY_LOGS',
+  ENTRY: 'FCL_WORKER_ENTRY',
+  LOG_LEVEL: 'FCL_WORKER_LOG_LEVEL',
+  BALANCE: 'FCL_WORKER_BALANCE',
+  METRICS: 'FCL_WORKER_METRICS',
+  /** Heartbeat interval in ms; unset when the watchdog is off (`--worker-timeout 0`). */
+  HEARTBEAT_MS: 'FCL_WORKER_HEARTBEAT_MS',
+  /** `1`: start the watchdog thread, whose pipe to the primary is fd 4. */
+  WATCHDOG_THREAD: 'FCL_WORKER_WATCHDOG_THREAD'
+} as const)

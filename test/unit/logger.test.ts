@@ -1,0 +1,58 @@
+import { Writable } from 'node:stream'
+import { pino, type Logger } from 'pino'
+import t from 'tap'
+import { holdLogger } from '../../launcher/logger.js'
+
+function collecting (): { make: () => Logger, lines: () => Array<Record<string, unknown>>, made: () => number } {
+  const chunks: string[] = []
+  let made = 0
+  const stream = new Writable({
+    write (chunk: Buffer, _encoding, done) {
+      chunks.push(chunk.toString())
+      done()
+    }
+  })
+  return {
+    make: function make () {
+      made++
+      return pino({ base: { role: 'primary' } }, stream)
+    },
+    lines: () => chunks.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>),
+    made: () => made
+  }
+}
+
+t.test('log calls before release are queued, in order, without making the logger', async (t) => {
+  const sink = collecting()
+  const held = holdLogger(sink.make)
+  held.log.info({ workers: 2 }, 'starting')
+  held.log.warn('a warning')
+  t.equal(sink.made(), 0, 'pino is not made while held')
+  held.release()
+  held.log.error('after release')
+  t.equal(sink.made(), 1, 'made once')
+  t.same(sink.lines().map((l) => [l.level, l.msg, l.role]), [[30, 'starting', 'primary'], [40, 'a warning', 'primary'], [50, 'after release', 'primary']])
+  t.equal(sink.lines()[0]?.workers, 2, 'the fields are kept')
+})
+
+t.test('anything but a log call makes the logger at once, and behaves as pino', async (t) => {
+  const sink = collecting()
+  const held = holdLogger(sink.make)
+  t.equal(held.log.level, 'info')
+  t.equal(sink.made(), 1)
+  held.log.level = 'warn'
+  held.log.info('dropped by level')
+  held.log.child({ workerId: 3 }).warn('from a child')
+  t.same(sink.lines().map((l) => [l.msg, l.workerId]), [['from a child', 3]])
+})
+
+t.test('release is idempotent and makes nothing when nothing was logged', async (t) => {
+  const sink = collecting()
+  const held = holdLogger(sink.make)
+  held.release()
+  held.release()
+  t.equal(sink.made(), 0)
+  held.log.info('first line')
+  t.equal(sink.made(), 1)
+  t.equal(sink.lines().length, 1)
+})
