@@ -9,7 +9,7 @@ import type { SubjectName } from './subjects.js'
 
 export interface Results {
   machine: { cpus: number, model: string, node: string, platform: string, date: string, tcpMigrateReq?: boolean | null }
-  settings: { quick: boolean, seconds: number, rounds: number, workers: number, elapsedSeconds?: number }
+  settings: { quick: boolean, seconds: number, rounds: number, workers: number, only?: string[], elapsedSeconds?: number }
   /** µs of CPU of the whole process tree per request, at the same fixed rate for every subject. */
   cpuPerRequest: Partial<Record<SubjectName, { us: Spread, rps: Spread }>>
   /** Idle CPU (ms per s) and memory (MB) of the primary and the workers, once start-up has settled. */
@@ -125,7 +125,7 @@ function sections (r: Results): Array<{ title: string, rows: string[][] }> {
 }
 
 function benchArgs (r: Results, name: string): string {
-  const args = [r.settings.quick ? '--quick' : '', name === 'latest' ? '' : `--out ${name}`].filter((a) => a !== '')
+  const args = [r.settings.quick ? '--quick' : '', r.settings.only === undefined ? '' : `--only ${r.settings.only.join(',')}`, name === 'latest' ? '' : `--out ${name}`].filter((a) => a !== '')
   return args.length === 0 ? '' : ` -- ${args.join(' ')}`
 }
 

@@ -67,7 +67,7 @@ const workers = os.availableParallelism()
 
 const results: Results = {
   machine: { cpus: workers, model: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}`, date: new Date().toISOString(), tcpMigrateReq: readTcpMigrateReq() },
-  settings: { quick, seconds, rounds, workers },
+  settings: { quick, seconds, rounds, workers, ...(only === undefined ? {} : { only }) },
   cpuPerRequest: {},
   idle: {},
   throughput: {},
