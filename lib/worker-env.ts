@@ -1,8 +1,8 @@
 /**
- * The names of the variables the primary sets in each worker's environment. A module of its
- * own so the primary, which only writes them, does not load the worker's IPC link to know them.
+ * What the primary puts in each worker's environment (besides PORT, HOST and NODE_APP_INSTANCE).
+ * A module of its own so the primary, which only writes these names, does not load the worker's
+ * IPC link to know them.
  */
-/** What the primary puts in each worker's environment (besides PORT, HOST and NODE_APP_INSTANCE). */
 export const ENV = Object.freeze({
   WORKER_ID: 'FCL_WORKER_ID',
   CONFIG: 'FCL_WORKER_CONFIG',

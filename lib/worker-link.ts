@@ -14,6 +14,8 @@ import {
 } from './protocol.js'
 import { ENV } from './worker-env.js'
 
+export { ENV }
+
 /**
  * The worker's end of the IPC channel. It must exist before the user's entry is
  * imported (messages that arrive with no `message` listener are lost), and the
@@ -21,8 +23,6 @@ import { ENV } from './worker-env.js'
  * this package (a symlinked checkout, a source and a built path), so the single
  * instance lives on `globalThis` under a registered symbol.
  */
-export { ENV }
-
 const LINK_KEY = Symbol.for('fastify-cluster-launch.worker-link')
 
 export type DrainRequest = Pick<DrainMessage, 'drainDelay' | 'reason'>
