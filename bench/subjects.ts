@@ -21,8 +21,8 @@ const START_TIMEOUT_MS = 30000
  * `ours-sticky` is ours with `--balance sticky`: the primary picks the worker by client address
  * (the load then comes from many addresses, see `LOAD_SOURCES`).
  * `ours-offload` is ours running examples/cpu-offload, whose slow route runs in a worker-thread pool.
- * `ours-lean` is ours with `--no-worker-stacks`: no watchdog thread in the workers, what the
- * stuck-worker stacks cost.
+ * `ours-lean` is ours with `--no-worker-stacks`: what taking stuck workers' stacks costs a
+ * healthy instance (the inspector flags only, since the capture moved to the primary).
  */
 export type SubjectName = 'single' | 'raw-cluster' | 'pm2' | 'ours' | 'ours-lean' | 'ours-reuseport' | 'ours-sticky' | 'ours-offload'
 export const CLUSTERS: readonly SubjectName[] = ['raw-cluster', 'pm2', 'ours']

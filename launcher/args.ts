@@ -47,7 +47,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { key: 'restartDelay', flag: 'restart-delay', env: 'FCL_RESTART_DELAY', kind: 'int', value: '<ms>', help: `delay before the second restart of a crash streak (the first is immediate), doubled per further crash (default ${LAUNCH_DEFAULTS.restartDelay})` },
   { key: 'restartDelayMax', flag: 'restart-delay-max', env: 'FCL_RESTART_DELAY_MAX', kind: 'int', value: '<ms>', help: `restart delay ceiling (default ${LAUNCH_DEFAULTS.restartDelayMax})` },
   { key: 'workerTimeout', flag: 'worker-timeout', env: 'FCL_WORKER_TIMEOUT', kind: 'int', value: '<ms>', help: `replace a ready worker whose event loop has not turned for this long, after logging its stack (default ${LAUNCH_DEFAULTS.workerTimeout}; 0 = off)` },
-  { key: 'workerStacks', flag: 'no-worker-stacks', env: 'FCL_WORKER_STACKS', kind: 'boolean', negated: true, value: '', help: 'find and replace stuck workers without taking their stack: no watchdog thread in the workers (FCL_WORKER_STACKS=0 does the same)' },
+  { key: 'workerStacks', flag: 'no-worker-stacks', env: 'FCL_WORKER_STACKS', kind: 'boolean', negated: true, value: '', help: 'find and replace stuck workers without taking their stack: never opens a worker\'s inspector (FCL_WORKER_STACKS=0 does the same)' },
   { key: 'maxMemory', flag: 'max-memory', env: 'FCL_MAX_MEMORY', kind: 'int', value: '<MB>', help: 'replace a worker whose RSS stays above this (default 0 = off)' },
   { key: 'watch', flag: 'watch', env: 'FCL_WATCH', kind: 'boolean', value: '', help: 'development: roll the workers when a file under the entry\'s directory changes' },
   { key: 'logLevel', flag: 'log-level', env: 'FCL_LOG_LEVEL', kind: 'string', value: '<level>', help: `pino level (default ${LAUNCH_DEFAULTS.logLevel})` },

@@ -37,13 +37,13 @@ export interface LaunchOptions {
   /**
    * A ready worker whose event loop has sent no heartbeat for this long (ms) is unresponsive:
    * its stack is logged, then it is killed and restarted. 0 turns the watchdog off (no
-   * heartbeats, no watchdog thread in the workers). Default 30000.
+   * heartbeats, no stacks). Default 30000.
    */
   workerTimeout?: number
   /**
-   * Each worker runs a watchdog thread that names where a stuck event loop is (about 10 MB
-   * of memory per worker on Node 20, 14 MB on Node 24). False keeps the detection and the
-   * replacement, without the thread and the stack. Default true.
+   * A stuck worker's stack is taken before it is killed: the primary opens the worker's
+   * inspector with SIGUSR1 for a moment (stack-capture.ts); a healthy worker pays nothing.
+   * False keeps the detection and the replacement, and never opens a debugger port. Default true.
    */
   workerStacks?: boolean
   /** Replace a worker whose RSS stays above this many MB; 0 turns it off. Default 0. */

@@ -22,8 +22,8 @@ import { ENV } from '../lib/worker-env.js'
 import { nextCrashStreak, restartDelayFor, shouldGiveUp, type BackoffPolicy } from './backoff.js'
 import { compileCacheEnv } from './compile-cache.js'
 import type { ResolvedLaunchOptions } from './options.js'
-import { openStackChannel, takeStack } from './stack-channel.js'
-import { heartbeatIntervalFor } from './watchdog-timing.js'
+import { takeStack } from './stack-report.js'
+import { debuggerRequested, heartbeatIntervalFor } from './watchdog-timing.js'
 import {
   createWorkerProc,
   describeExit,
@@ -88,9 +88,20 @@ export interface SupervisorEvents {
   'worker-draining': [WorkerProc, DrainReason]
 }
 
-/** Workers get the stack-taking thread (and its pipe) only when the watchdog runs and stacks are wanted. */
-function watchdogThread (options: ResolvedLaunchOptions): boolean {
+/** A stuck worker's stack is taken (stack-capture.ts) only when the watchdog runs and stacks are wanted. */
+function stacksWanted (options: ResolvedLaunchOptions): boolean {
   return options.workerTimeout > 0 && options.workerStacks
+}
+
+/**
+ * How a worker's inspector opens when the primary signals it for a stack: on any free port
+ * of 127.0.0.1 (node:cluster passes `--inspect-port=0` for `inspectPort: 0`), without a
+ * "Debugger listening" line in the log. Left to node:cluster's own scheme when Node already
+ * runs a debugger.
+ */
+function inspectorSetup (options: ResolvedLaunchOptions): { execArgv: string[], inspectPort?: number } {
+  if (!stacksWanted(options) || debuggerRequested(process.execArgv, process.env.NODE_OPTIONS)) return { execArgv: [] }
+  return { execArgv: ['--inspect-publish-uid=http'], inspectPort: 0 }
 }
 
 function cancelRestart (slot: Slot): void {
@@ -126,13 +137,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       minUptime: options.minUptime,
       maxRestarts: options.maxRestarts
     }
+    const inspector = inspectorSetup(options)
     cluster.setupPrimary({
       exec: new URL('./worker-main.js', import.meta.url).pathname,
-      execArgv: [...process.execArgv, ...execArgv],
+      execArgv: [...process.execArgv, ...execArgv, ...inspector.execArgv],
       args: [],
       silent: false,
-      // The watchdog's pipe to each worker's watchdog thread, as fd 4 next to the IPC channel (fd 3).
-      ...(watchdogThread(options) ? { stdio: [0, 1, 2, 'ipc', 'pipe'] } : {})
+      ...(inspector.inspectPort === undefined ? {} : { inspectPort: inspector.inspectPort })
     })
     cluster.on('message', this.#onMessage)
     cluster.on('listening', this.#onListening)
@@ -202,7 +213,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       [ENV.BALANCE]: o.balance,
       [ENV.METRICS]: o.metrics ? '1' : '0',
       ...(o.workerTimeout > 0 ? { [ENV.HEARTBEAT_MS]: String(heartbeatIntervalFor(o.workerTimeout)) } : {}),
-      ...(watchdogThread(o) ? { [ENV.WATCHDOG_THREAD]: '1' } : {}),
       PORT: String(this.listenPort),
       HOST: o.host
     }
@@ -210,14 +220,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     worker.on('error', (err) => {
       this.#log.warn({ workerId, err }, `worker ${workerId}: IPC error (${err.message})`)
     })
-    const pipe = watchdogThread(o) ? worker.process.stdio[4] : null
-    const channel = pipe === null || pipe === undefined ? null : openStackChannel(pipe as Parameters<typeof openStackChannel>[0])
-    const { proc, settlers } = createWorkerProc(worker, workerId, this.#configVersion, channel)
+    const { proc, settlers } = createWorkerProc(worker, workerId, this.#configVersion)
     const readyTimer = setTimeout(() => {
       if (proc.state !== 'starting') return
       // A start that hangs is named like a stuck ready worker: where its event loop was. A start
       // whose loop still turns is waiting on something else, and a stack would only mislead.
-      void takeStack(proc, heartbeatIntervalFor(o.workerTimeout)).then((stack) => {
+      const taking = stacksWanted(o) ? takeStack(proc, heartbeatIntervalFor(o.workerTimeout)) : Promise.resolve(null)
+      void taking.then((stack) => {
         if (proc.state !== 'starting') return
         const where = stack === null ? '' : `; ${stack.summary}`
         proc.fatal ??= { message: `did not become ready within ${o.readyTimeout} ms (--ready-timeout)${where}`, code: ERROR_CODES.WORKER_READY_TIMEOUT }
@@ -651,7 +660,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const who = `worker ${proc.workerId} (pid ${proc.pid})`
     this.#log.warn({ workerId: proc.workerId, workerPid: proc.pid, silentMs },
       `${who} unresponsive: no heartbeat for ${(silentMs / 1000).toFixed(1)} s (--worker-timeout ${this.#options.workerTimeout} ms); taking its stack`)
-    const stuck = await takeStack(proc, heartbeatIntervalFor(this.#options.workerTimeout)) ?? { workerId: proc.workerId, pid: proc.pid, silentMs, stack: [], summary: 'no stack: the workers run no watchdog thread (--no-worker-stacks)', loop: null, mainIdleMs: null }
+    const stuck = stacksWanted(this.#options)
+      ? await takeStack(proc, heartbeatIntervalFor(this.#options.workerTimeout))
+      : { workerId: proc.workerId, pid: proc.pid, silentMs, stack: [], summary: 'no stack: stacks are off (--no-worker-stacks)', loop: null, mainIdleMs: null }
     if (proc.state !== 'unresponsive') return null
     if (!confirm(stuck)) {
       proc.state = 'ready'

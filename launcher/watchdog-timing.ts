@@ -10,7 +10,7 @@
  *   blocked or descheduled: the heartbeats that arrived meanwhile are still unread in the
  *   pipe, so that round judges nobody and the next look comes a second later.
  */
-import type { CaptureOutcome } from '../lib/protocol.js'
+import type { CaptureOutcome } from './stack-capture.js'
 
 /**
  * What the primary makes of a capture: the loop is `busy` in JavaScript that keeps it from
@@ -26,14 +26,24 @@ export const WATCHDOG_CHECK_MS = 1000
 export const LATE_CHECK_SLACK_MS = WATCHDOG_CHECK_MS
 
 /**
- * How long the primary waits for the stuck worker's stack before it kills it anyway. The
- * watchdog thread answers within ~50 ms from a busy loop; from a blocking native call it
- * gives up on the debugger after {@link STACK_PAUSE_WAIT_MS} and says so.
+ * How long the primary waits for the stuck worker's stack before it kills it anyway. A
+ * capture takes 150-300 ms from a busy loop (opening the inspector and connecting to it are
+ * most of it); a step that gets no answer gives up on its own and says why.
  */
-export const STACK_CAPTURE_GRACE_MS = 1500
+export const STACK_CAPTURE_GRACE_MS = 2000
 
-/** How long the watchdog thread waits for the debugger to pause the main thread. */
-export const STACK_PAUSE_WAIT_MS = 500
+/** How long a capture waits for each answer (the inspector's address, the connection, the stack). */
+export const STACK_ANSWER_WAIT_MS = 500
+
+/**
+ * How long a capture gives the loop to show that it turns before it pauses it: an idle loop
+ * answers within a few ms; one inside a long synchronous task is caught there, and judged by
+ * when its report timer last ran.
+ */
+export const STACK_TURN_WAIT_MS = 100
+
+/** How long a capture waits for the inspector to open after SIGUSR1 (it opens in ~30 ms). */
+export const STACK_INSPECTOR_WAIT_MS = 500
 
 /**
  * Whether Node was asked to run a debugger (`--inspect`, `--inspect-brk`, `--inspect-wait`,
@@ -76,26 +86,20 @@ export function isUnresponsive (lastSeenAt: number, now: number, workerTimeoutMs
 }
 
 /**
- * A pause that lands later than this found no JavaScript running when it was asked for: it
- * waited for the next callback of a loop that turns. JavaScript that runs without a break
- * takes the interrupt within a few ms.
- */
-export const PAUSE_LANDS_AT_ONCE_MS = 100
-
-/**
- * The verdict on the main loop, from one capture of the watchdog thread:
- * - the debugger could not even get in: the loop is inside a native call (`blocked`);
- * - it got in but no JavaScript ran to be paused: the loop is waiting (`idle`);
- * - the pause landed only after a while, in the next callback of a turning loop (`idle`);
- * - the loop's heartbeat clock ticked within the last half interval: it turns (`idle`);
+ * The verdict on the main loop, from one capture (stack-capture.ts):
+ * - no inspector opened: nothing is known (null);
+ * - the inspector opened but the main thread did not answer: it is inside a native call (`blocked`);
+ * - the loop turned while the primary asked (`idle`);
+ * - the worker's report timer ran within the last half interval: the loop turns, and the
+ *   stack caught it inside a long task (`idle`);
  * - otherwise JavaScript runs without a break and keeps the loop from turning: it is stuck
- *   where it paused (`busy`).
+ *   where the stack says (`busy`).
  * `idle` overrules a late heartbeat: the silence was the channel's, not the loop's.
  */
-export function judgeLoop (capture: { outcome: CaptureOutcome, pauseMs: number | null, mainIdleMs: number | null }, heartbeatMs: number): LoopState {
+export function judgeLoop (capture: { outcome: CaptureOutcome, mainIdleMs: number | null }, heartbeatMs: number): LoopState | null {
+  if (capture.outcome === 'no-inspector') return null
   if (capture.outcome === 'no-debugger') return 'blocked'
-  if (capture.outcome === 'no-pause') return 'idle'
-  if (capture.pauseMs !== null && capture.pauseMs > PAUSE_LANDS_AT_ONCE_MS) return 'idle'
+  if (capture.outcome === 'turns') return 'idle'
   if (capture.mainIdleMs !== null && capture.mainIdleMs < heartbeatMs / 2) return 'idle'
   return 'busy'
 }

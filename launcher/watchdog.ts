@@ -2,7 +2,7 @@
  * The primary's half of `--worker-timeout`: it knows when each ready worker last spoke. One
  * silent for longer than the timeout has a stuck event loop (a `while (true)`, a regex that
  * backtracks for minutes, a synchronous call that never returns): its stack is taken by its
- * watchdog thread and logged, then it is killed and restarted through the normal crash path,
+ * primary (stack-capture.ts) and logged, then it is killed and restarted through the normal crash path,
  * so the crash-loop guard also covers a worker that hangs after every start.
  *
  * The primary does not wake every second to look: each wake-up of an idle process costs CPU,

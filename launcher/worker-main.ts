@@ -48,15 +48,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGT
   })
 }
 
-// Set only when the primary runs a watchdog that wants stacks, and gave this worker its pipe.
-// Each of these is imported only where its option is on: a worker loads what it uses.
-if (process.env[ENV.WATCHDOG_THREAD] === '1') {
-  const { startWatchdogThread } = await import('./worker-watchdog.js')
-  startWatchdogThread(link, function watchdogFailed (err) {
-    getLogger().warn({ err }, `the watchdog thread stopped (${err.message}); a stuck event loop will be replaced without its stack`)
-  })
-}
-
 /** node:cluster's `listening` never fires for a server the worker binds itself or does not bind: tell the primary. */
 function reportListening (server: Server): void {
   const address = server.address()

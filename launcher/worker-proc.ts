@@ -5,7 +5,6 @@
  */
 import type { Worker } from 'node:cluster'
 import { ERROR_CODES, FclError } from '../lib/errors.js'
-import type { StackChannel } from './stack-channel.js'
 import type { LoopState } from './watchdog-timing.js'
 
 /** `unresponsive`: the watchdog found its event loop stuck; it is being killed. */
@@ -22,9 +21,9 @@ export interface StuckReport {
   stack: string[]
   /** One line: `stuck in fn file:line:column`, or why there is no stack. */
   summary: string
-  /** The watchdog thread's verdict on the main loop; null without a thread or an answer. */
+  /** The capture's verdict on the main loop; null when no capture could be made. */
   loop: LoopState | null
-  /** How long ago the main loop last turned, as the worker's watchdog thread saw it; null if unknown. */
+  /** How long ago the worker's report timer last ran, read during the capture; null if unknown. */
   mainIdleMs: number | null
 }
 
@@ -55,8 +54,6 @@ export interface WorkerProc {
   overMemory: number
   /** When the primary last heard from it (any message: they all leave from its event loop). */
   lastSeenAt: number
-  /** The watchdog thread's pipe; null with `--worker-timeout 0`. */
-  readonly stackChannel: StackChannel | null
   readonly ready: Promise<void>
   readonly exited: Promise<ExitInfo>
 }
@@ -95,7 +92,7 @@ export interface ProcSettlers {
 }
 
 /** A new record in state `starting`. */
-export function createWorkerProc (worker: Worker, workerId: number, configVersion: number, stackChannel: StackChannel | null): { proc: WorkerProc, settlers: ProcSettlers } {
+export function createWorkerProc (worker: Worker, workerId: number, configVersion: number): { proc: WorkerProc, settlers: ProcSettlers } {
   let resolveReady!: () => void
   let rejectReady!: (err: Error) => void
   const ready = new Promise<void>((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
@@ -123,7 +120,6 @@ export function createWorkerProc (worker: Worker, workerId: number, configVersio
     requests: null,
     overMemory: 0,
     lastSeenAt: now,
-    stackChannel,
     ready,
     exited
   }

@@ -90,42 +90,8 @@ export type WorkerMessage =
   | SingletonJoinMessage
   | SingletonReleaseMessage
 
-/**
- * The watchdog's side channel: newline-delimited JSON on a pipe of its own (the worker's
- * fd 4) between the primary and the worker's watchdog thread. It cannot ride on the IPC
- * channel, which only the worker's main thread reads and writes, and that thread is the
- * one that is stuck.
- */
-export const WATCHDOG_FD = 4
-
-/** One frame of a stuck main thread, 1-based like an editor's line and column. */
-export interface StackFrame {
-  functionName: string
-  /** A path for files, else the script's URL (`node:internal/...`), or `''` for eval'd code. */
-  file: string
-  line: number
-  column: number
-}
-
-/** Primary -> watchdog thread: pause the main thread and report where it is. */
-export interface CaptureStackMessage { v: 1, type: 'fcl:capture-stack', id: number }
-/**
- * What a capture got: `paused` (the frames), `no-pause` (the debugger got in, but no JavaScript
- * ran to be paused: the loop waits), `no-debugger` (the main thread did not even answer: it is
- * inside a native call). The primary judges what that says of the loop (watchdog-timing.ts).
- */
-export type CaptureOutcome = 'paused' | 'no-pause' | 'no-debugger'
-/**
- * Watchdog thread -> primary. `frames` is null when no JavaScript stack could be taken
- * (`note` says why); `pauseMs` is how long the pause took to land (null without one): a few ms
- * when JavaScript runs without a break; `mainIdleMs` is how long ago the main loop last
- * ticked its heartbeat clock, as the thread saw it.
- */
-export interface StackReportMessage { v: 1, type: 'fcl:stack', id: number, outcome: CaptureOutcome, frames: StackFrame[] | null, pauseMs: number | null, mainIdleMs: number | null, note?: string }
-
 type Body<M> = M extends { type: string } ? Omit<M, 'v'> : never
 
-const CAPTURE_OUTCOMES: ReadonlySet<unknown> = new Set<CaptureOutcome>(['paused', 'no-pause', 'no-debugger'])
 const INSTANCE_STATES: ReadonlySet<unknown> = new Set<InstanceState>(['starting', 'running', 'draining'])
 const DRAIN_REASONS: ReadonlySet<unknown> = new Set<DrainReason>(['shutdown', 'rolling-restart', 'memory', 'scale-down'])
 
@@ -222,27 +188,7 @@ function isConnectionMessage (value: object): boolean {
     (m.head === undefined || typeof m.head === 'string')
 }
 
-function isStackFrame (value: unknown): value is StackFrame {
-  const f = value as Partial<StackFrame> | null
-  return isPlainObject(f) && typeof f?.functionName === 'string' && typeof f.file === 'string' &&
-    Number.isInteger(f.line) && Number.isInteger(f.column)
-}
-
-export function isCaptureStackMessage (value: unknown): value is CaptureStackMessage {
-  return isEnvelope(value) && value.type === 'fcl:capture-stack' && typeof (value as { id?: unknown }).id === 'number'
-}
-
-export function isStackReportMessage (value: unknown): value is StackReportMessage {
-  if (!isEnvelope(value) || value.type !== 'fcl:stack') return false
-  const m = value as { id?: unknown, outcome?: unknown, frames?: unknown, pauseMs?: unknown, mainIdleMs?: unknown, note?: unknown }
-  return typeof m.id === 'number' && CAPTURE_OUTCOMES.has(m.outcome) &&
-    (m.frames === null || (Array.isArray(m.frames) && m.frames.every(isStackFrame))) &&
-    (m.pauseMs === null || typeof m.pauseMs === 'number') &&
-    (m.mainIdleMs === null || typeof m.mainIdleMs === 'number') &&
-    (m.note === undefined || typeof m.note === 'string')
-}
-
-type AnyMessage = PrimaryMessage | WorkerMessage | CaptureStackMessage | StackReportMessage
+type AnyMessage = PrimaryMessage | WorkerMessage
 type MessageOf<T extends AnyMessage['type']> = Extract<AnyMessage, { type: T }>
 
 export function createMessage<T extends AnyMessage['type']> (body: Body<MessageOf<T>> & { type: T }): MessageOf<T> {

@@ -13,7 +13,12 @@ export const ENV = Object.freeze({
   BALANCE: 'FCL_WORKER_BALANCE',
   METRICS: 'FCL_WORKER_METRICS',
   /** Heartbeat interval in ms; unset when the watchdog is off (`--worker-timeout 0`). */
-  HEARTBEAT_MS: 'FCL_WORKER_HEARTBEAT_MS',
-  /** `1`: start the watchdog thread, whose pipe to the primary is fd 4. */
-  WATCHDOG_THREAD: 'FCL_WORKER_WATCHDOG_THREAD'
+  HEARTBEAT_MS: 'FCL_WORKER_HEARTBEAT_MS'
 } as const)
+
+/**
+ * `globalThis[Symbol.for(LAST_TICK_KEY)]`: when the worker's report timer last ran (epoch ms).
+ * The primary reads it from a paused worker (stack-capture.ts) to tell a stuck loop from one
+ * that turns but whose heartbeats are late.
+ */
+export const LAST_TICK_KEY = 'fastify-cluster-launch.lastTick'

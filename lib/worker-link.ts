@@ -12,7 +12,7 @@ import {
   type PrimaryMessage,
   type WorkerMessage
 } from './protocol.js'
-import { ENV } from './worker-env.js'
+import { ENV, LAST_TICK_KEY } from './worker-env.js'
 
 export { ENV }
 
@@ -68,7 +68,6 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   #configChain: Promise<void> = Promise.resolve()
   #metricsSource: MetricsSource | null = null
   #scrapeId = 0
-  readonly #beatHooks: Array<() => void> = []
   #connectionHandler: ConnectionHandler | null = null
   #singletonHandler: SingletonGrantHandler | null = null
   #heartbeatMs: number | null = null
@@ -97,17 +96,19 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
    * few messages as it can: a stats report is a heartbeat too, and a plain heartbeat goes out
    * only on the ticks in between (none at the default timeout, whose heartbeat interval is
    * the stats interval). A timer, so a stuck loop stops it; unref'd, so it never keeps a
-   * drained worker alive. The `onHeartbeat` hooks run on every tick (the watchdog thread's
-   * view of the loop).
+   * drained worker alive. Each tick stamps its time on a global, where the primary reads it
+   * when it takes a stuck worker's stack (LAST_TICK_KEY).
    */
   startReports (stats: StatsSource, statsEveryMs: number): void {
     this.#stats = stats
     const every = this.#heartbeatMs === null ? statsEveryMs : Math.min(this.#heartbeatMs, statsEveryMs)
     const beat = createMessage({ type: 'fcl:heartbeat' })
     let nextStatsAt = Date.now() + statsEveryMs
+    const stamp = globalThis as unknown as Record<symbol, number>
+    const key = Symbol.for(LAST_TICK_KEY)
     setInterval(() => {
-      for (const hook of this.#beatHooks) hook()
       const now = Date.now()
+      stamp[key] = now
       // Half a tick early counts: timers drift, and a report a few ms early is as good.
       if (now >= nextStatsAt - every / 2) {
         nextStatsAt = now + statsEveryMs
@@ -122,11 +123,6 @@ export class WorkerLink extends EventEmitter<LinkEvents> {
   reportStats (): void {
     if (this.#stats === null) return
     this.send(createMessage({ type: 'fcl:stats', ...this.#stats(), requests: this.requests }))
-  }
-
-  /** Runs `hook` on every tick of the report timer. */
-  onHeartbeat (hook: () => void): void {
-    this.#beatHooks.push(hook)
   }
 
   send (message: WorkerMessage): boolean {

@@ -23,7 +23,7 @@ t.test('the packed package in an empty project: no tsx, no esbuild; a .ts entry 
   const { filename } = packed
   const shipped = packed.files.map((f) => f.path)
   t.ok(shipped.includes('README.md') && shipped.some((f) => f.startsWith('docs/')), 'README and docs/ are shipped, to read offline')
-  t.ok(shipped.includes('dist/launcher/watchdog-thread.cjs'), 'the watchdog thread is shipped')
+  t.ok(shipped.includes('dist/launcher/stack-capture.js'), 'the stuck-worker stack capture is shipped')
 
   const project = path.join(dir, 'app')
   mkdirSync(project)

@@ -110,7 +110,7 @@ t.test('stuck in native calls: Atomics.wait still gives a stack; a synchronous c
 
   void request(port, '/exec-sync?s=30', { timeoutMs: 20000 }).catch(() => {})
   const line = await cli.waitFor((l) => / unresponsive for .*: no JavaScript stack: .*native call/.test(l), 15000)
-  t.match(JSON.parse(line).msg, /unresponsive for [\d.]+ s: no JavaScript stack: the main thread did not answer the debugger within 500 ms: it is inside a blocking native call/)
+  t.match(JSON.parse(line).msg, /unresponsive for [\d.]+ s: no JavaScript stack: its inspector did not open within 500 ms of SIGUSR1: the main thread is inside a blocking native call/)
   await cli.waitFor((l) => /ready in/.test(l) && forkedPids(cli).length === 4, 10000)
   t.equal(unresponsiveLines(cli).length, 2, 'both replaced')
   cli.signal('SIGTERM')
@@ -156,7 +156,7 @@ t.test('--no-worker-stacks: a stuck worker is still found and replaced, and the 
   await cli.waitFor(/1\/1 workers ready/, 30000)
   void request(port, '/spin', { timeoutMs: 20000 }).catch(() => {})
   const line = await cli.waitFor((l) => / unresponsive for /.test(l), 15000)
-  t.match(JSON.parse(line).msg, /unresponsive for [\d.]+ s: no stack: the workers run no watchdog thread \(--no-worker-stacks\); killing it/)
+  t.match(JSON.parse(line).msg, /unresponsive for [\d.]+ s: no stack: stacks are off \(--no-worker-stacks\); killing it/)
   await cli.waitFor((l) => /ready in/.test(l) && forkedPids(cli).length === 2, 10000)
   cli.signal('SIGTERM')
   t.equal((await cli.exited()).code, 0)
@@ -238,7 +238,7 @@ t.test('a worker that hangs after every start falls under the crash-loop guard, 
   t.equal(forkedPids(cli).length, 2, 'bounded forks')
 })
 
-t.test('--worker-timeout 0: no heartbeats and no watchdog thread; --no-worker-stacks: heartbeats, no thread; bad values are usage errors', async (t) => {
+t.test('--worker-timeout 0: no heartbeats; --no-worker-stacks: heartbeats, no inspector flags; no extra thread either way; bad values are usage errors', async (t) => {
   const start = async (flags: string[]): Promise<{ cli: Running, pid: number }> => {
     const port = await freePort()
     const cli = spawnCli(t, ['-w', '1', '-p', String(port), '--host', '127.0.0.1', ...flags, STUCK_APP])
@@ -249,8 +249,12 @@ t.test('--worker-timeout 0: no heartbeats and no watchdog thread; --no-worker-st
   await sleep(500)
   const threads = (pid: number): number => readdirSync(`/proc/${pid}/task`).length
   const environ = (pid: number): string => readFileSync(`/proc/${pid}/environ`, 'utf8')
-  t.equal(threads(on.pid) - threads(off.pid), 1, `the watchdog thread is the only difference (${threads(on.pid)} vs ${threads(off.pid)} threads)`)
-  t.equal(threads(noStacks.pid), threads(off.pid), '--no-worker-stacks starts no thread')
+  const cmdline = (pid: number): string => readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+  t.equal(threads(on.pid), threads(off.pid), `the watchdog adds no thread to a worker (${threads(on.pid)} vs ${threads(off.pid)} threads)`)
+  t.equal(threads(noStacks.pid), threads(off.pid), '--no-worker-stacks neither')
+  t.match(cmdline(on.pid), /\0--inspect-publish-uid=http\0--inspect-port=0\0/, 'an inspector that SIGUSR1 opens on a free port, without a log line')
+  t.notMatch(cmdline(noStacks.pid), /--inspect/, '--no-worker-stacks: no inspector flags')
+  t.notMatch(cmdline(off.pid), /--inspect/, '--worker-timeout 0: no inspector flags')
   t.match(environ(on.pid), /FCL_WORKER_HEARTBEAT_MS=5000\0/, 'heartbeats every 5 s at the default timeout')
   t.match(environ(noStacks.pid), /FCL_WORKER_HEARTBEAT_MS=5000\0/, 'heartbeats without the thread')
   t.notMatch(environ(off.pid), /FCL_WORKER_HEARTBEAT_MS/, 'and none with the watchdog off')

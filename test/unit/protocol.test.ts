@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createMessage, isCaptureStackMessage, isPrimaryMessage, isSingletonName, isStackReportMessage, isWorkerMessage, PROTOCOL_VERSION, SINGLETON_NAME_MAX } from '../../lib/protocol.js'
+import { createMessage, isPrimaryMessage, isSingletonName, isWorkerMessage, PROTOCOL_VERSION, SINGLETON_NAME_MAX } from '../../lib/protocol.js'
 
 const primary = [
   createMessage({ type: 'fcl:instance', instance: { ready: 2, total: 3, state: 'running' } }),
@@ -120,35 +120,4 @@ t.test('malformed fields are rejected', async (t) => {
 t.test('singleton names: 1-100 printable characters', async (t) => {
   for (const name of ['cleanup', 'cache:warm', 'queue/orders', 'x', 'é', 'n'.repeat(SINGLETON_NAME_MAX)]) t.ok(isSingletonName(name), name)
   for (const name of ['', 'n'.repeat(SINGLETON_NAME_MAX + 1), 'a\nb', 'tab\there', '\u007f', 42, null]) t.notOk(isSingletonName(name), JSON.stringify(name))
-})
-
-t.test('the watchdog pipe: capture requests and stack reports, and nothing else', async (t) => {
-  const request = createMessage({ type: 'fcl:capture-stack', id: 3 })
-  const frames = [{ functionName: 'spin', file: '/srv/app/routes.js', line: 12, column: 5 }, { functionName: '', file: 'node:internal/timers', line: 1, column: 1 }]
-  const reports = [
-    createMessage({ type: 'fcl:stack', id: 3, outcome: 'paused', frames, pauseMs: 2, mainIdleMs: 4100 }),
-    createMessage({ type: 'fcl:stack', id: 4, outcome: 'no-debugger', frames: null, pauseMs: null, mainIdleMs: null, note: 'inside a native call' }),
-    createMessage({ type: 'fcl:stack', id: 5, outcome: 'no-pause', frames: null, pauseMs: null, mainIdleMs: 300, note: 'waiting' })
-  ]
-  t.ok(isCaptureStackMessage(request))
-  t.ok(isCaptureStackMessage(JSON.parse(JSON.stringify(request))))
-  for (const report of reports) {
-    t.ok(isStackReportMessage(JSON.parse(JSON.stringify(report))), JSON.stringify(report).slice(0, 50))
-    t.notOk(isCaptureStackMessage(report))
-    t.notOk(isWorkerMessage(report), 'not an IPC message')
-  }
-  t.notOk(isStackReportMessage(request))
-  const bad: unknown[] = [
-    { v: 1, type: 'fcl:capture-stack' },
-    { v: 1, type: 'fcl:stack', id: 1, frames: null },
-    { v: 1, type: 'fcl:stack', id: 1, frames: null, pauseMs: null, mainIdleMs: 0 },
-    { v: 1, type: 'fcl:stack', id: 1, outcome: 'stuck', frames: null, pauseMs: null, mainIdleMs: 0 },
-    { v: 1, type: 'fcl:stack', id: 1, outcome: 'paused', frames: [{ functionName: 'x', file: 'y', line: '1', column: 1 }], pauseMs: 1, mainIdleMs: 0 },
-    { v: 1, type: 'fcl:stack', id: 1, outcome: 'paused', frames: {}, pauseMs: 1, mainIdleMs: 0 },
-    { v: 1, type: 'fcl:stack', id: 1, outcome: 'no-debugger', frames: null, pauseMs: null, mainIdleMs: 0, note: 5 }
-  ]
-  for (const value of bad) {
-    t.notOk(isStackReportMessage(value), JSON.stringify(value))
-    t.notOk(isCaptureStackMessage(value), JSON.stringify(value))
-  }
 })

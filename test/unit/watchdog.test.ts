@@ -1,8 +1,8 @@
-import { Duplex } from 'node:stream'
 import t from 'tap'
-import { createMessage, type StackFrame } from '../../lib/protocol.js'
-import { culpritFrame, describeCapture, formatFrame, openStackChannel } from '../../launcher/stack-channel.js'
-import { debuggerRequested, heartbeatIntervalFor, isLateLook, isUnresponsive, judgeLoop, nextWatchdogLook, STACK_CAPTURE_GRACE_MS, STACK_PAUSE_WAIT_MS, WATCHDOG_CHECK_MS } from '../../launcher/watchdog-timing.js'
+import { parseListening } from '../../launcher/inspector-port.js'
+import { parseStack, type StackCapture, type StackFrame } from '../../launcher/stack-capture.js'
+import { culpritFrame, describeCapture, formatFrame } from '../../launcher/stack-report.js'
+import { debuggerRequested, heartbeatIntervalFor, isLateLook, isUnresponsive, judgeLoop, nextWatchdogLook, STACK_CAPTURE_GRACE_MS, STACK_INSPECTOR_WAIT_MS, STACK_ANSWER_WAIT_MS, WATCHDOG_CHECK_MS } from '../../launcher/watchdog-timing.js'
 
 t.test('heartbeats come six per timeout, between 100 ms and 5 s apart', async (t) => {
   t.equal(heartbeatIntervalFor(30000), 5000, 'the default timeout: the stats report every 5 s is the heartbeat')
@@ -33,14 +33,14 @@ t.test('the next look comes just after the earliest deadline, or a timeout from 
 })
 
 t.test('the verdict on a capture: blocked in native code, idle, or busy in JavaScript that keeps the loop from turning', async (t) => {
-  t.equal(judgeLoop({ outcome: 'no-debugger', pauseMs: null, mainIdleMs: 9000 }, 3000), 'blocked', 'the debugger could not get in')
-  t.equal(judgeLoop({ outcome: 'no-pause', pauseMs: null, mainIdleMs: 9000 }, 3000), 'idle', 'no JavaScript ran to be paused')
-  t.equal(judgeLoop({ outcome: 'paused', pauseMs: 340, mainIdleMs: 9000 }, 3000), 'idle', 'the pause waited for the next callback of a turning loop')
-  t.equal(judgeLoop({ outcome: 'paused', pauseMs: 2, mainIdleMs: 1400 }, 3000), 'idle', 'the clock ticked within the last half interval')
-  t.equal(judgeLoop({ outcome: 'paused', pauseMs: 2, mainIdleMs: 2900 }, 3000), 'busy', 'a start stuck for most of a 3 s ready timeout')
-  t.equal(judgeLoop({ outcome: 'paused', pauseMs: 1, mainIdleMs: 29000 }, 3000), 'busy')
-  t.equal(judgeLoop({ outcome: 'paused', pauseMs: 1, mainIdleMs: null }, 3000), 'busy', 'no clock: the pause decides')
-  t.ok(STACK_PAUSE_WAIT_MS < STACK_CAPTURE_GRACE_MS, 'the thread gives up before the primary stops waiting')
+  t.equal(judgeLoop({ outcome: 'no-inspector', mainIdleMs: null }, 3000), null, 'no inspector: nothing is known')
+  t.equal(judgeLoop({ outcome: 'no-debugger', mainIdleMs: 9000 }, 3000), 'blocked', 'the debugger could not get in')
+  t.equal(judgeLoop({ outcome: 'turns', mainIdleMs: null }, 3000), 'idle', 'the loop turned while the primary asked')
+  t.equal(judgeLoop({ outcome: 'stack', mainIdleMs: 1400 }, 3000), 'idle', 'the report timer ran within the last half interval: caught inside a long task')
+  t.equal(judgeLoop({ outcome: 'stack', mainIdleMs: 2900 }, 3000), 'busy', 'a start stuck for most of a 3 s ready timeout')
+  t.equal(judgeLoop({ outcome: 'stack', mainIdleMs: 29000 }, 3000), 'busy')
+  t.equal(judgeLoop({ outcome: 'stack', mainIdleMs: null }, 3000), 'busy', 'no timer yet (a start): the stack decides')
+  t.ok(STACK_INSPECTOR_WAIT_MS + 2 * STACK_ANSWER_WAIT_MS < STACK_CAPTURE_GRACE_MS, 'a capture stalled at one step gives up on its own before the primary stops waiting')
 })
 
 const SPIN: StackFrame = { functionName: 'spin', file: '/srv/app/routes.js', line: 12, column: 5 }
@@ -51,55 +51,52 @@ t.test('frames read like editor positions; the culprit is the first frame of the
   t.equal(formatFrame({ functionName: '', file: '/a.js', line: 1, column: 2 }), '<anonymous> /a.js:1:2')
   t.equal(formatFrame({ functionName: 'f', file: '', line: 1, column: 1 }), 'f <eval>')
   t.same(culpritFrame([TIMER, SPIN]), SPIN, 'Node\'s own frames are skipped')
+  t.same(culpritFrame([{ functionName: 'wait', file: '', line: 0, column: 0 }, SPIN]), SPIN, 'and built-ins without a position')
   t.same(culpritFrame([TIMER]), TIMER, 'unless there is nothing else')
   t.equal(culpritFrame([]), undefined)
-  t.equal(describeCapture(createMessage({ type: 'fcl:stack', id: 1, outcome: 'paused', frames: [SPIN], pauseMs: 1, mainIdleMs: 5000 }), 'busy'), 'stuck in spin /srv/app/routes.js:12:5')
-  t.equal(describeCapture(createMessage({ type: 'fcl:stack', id: 1, outcome: 'no-debugger', frames: null, pauseMs: null, mainIdleMs: 5000, note: 'inside a native call' }), 'blocked'), 'no JavaScript stack: inside a native call')
-  t.equal(describeCapture(createMessage({ type: 'fcl:stack', id: 1, outcome: 'no-pause', frames: [SPIN], pauseMs: 1, mainIdleMs: 300 }), 'idle'), 'its event loop turns (it waits on something; it is not stuck)')
-  t.equal(describeCapture(null, null), 'no stack: the watchdog thread did not answer')
+  const capture = (c: StackCapture): StackCapture => c
+  t.equal(describeCapture(capture({ outcome: 'stack', frames: [SPIN], mainIdleMs: 5000 }), 'busy'), 'stuck in spin /srv/app/routes.js:12:5')
+  t.equal(describeCapture(capture({ outcome: 'no-debugger', frames: null, mainIdleMs: 5000, note: 'inside a native call' }), 'blocked'), 'no JavaScript stack: inside a native call')
+  t.equal(describeCapture(capture({ outcome: 'turns', frames: null, mainIdleMs: null }), 'idle'), 'its event loop turns (it waits on something; it is not stuck)')
+  t.equal(describeCapture(capture({ outcome: 'no-inspector', frames: null, mainIdleMs: null, note: 'the worker is gone' }), null), 'no JavaScript stack: the worker is gone')
 })
 
-/** A stand-in for the worker's fd 4: what the primary writes, and a way to answer. */
-function fakePipe (): { pipe: Duplex, written: string[], answer: (line: string) => void } {
-  const written: string[] = []
-  const pipe = new Duplex({
-    read () {},
-    write (chunk: Buffer, _encoding, callback) {
-      written.push(chunk.toString())
-      callback()
-    }
-  })
-  return { pipe, written, answer: (line) => { pipe.push(line) } }
-}
-
-t.test('the stack channel asks with an id and takes only the matching answer', async (t) => {
-  const { pipe, written, answer } = fakePipe()
-  const channel = openStackChannel(pipe)
-  const pending = channel.capture(2000)
-  t.same(written.map((w) => JSON.parse(w)), [{ v: 1, type: 'fcl:capture-stack', id: 1 }])
-  answer('not json\n')
-  answer(`${JSON.stringify(createMessage({ type: 'fcl:stack', id: 7, outcome: 'no-pause', frames: null, pauseMs: null, mainIdleMs: 1 }))}\n`)
-  const report = createMessage({ type: 'fcl:stack', id: 1, outcome: 'paused', frames: [SPIN], pauseMs: 1, mainIdleMs: 4000 })
-  // Split across chunks, as a pipe may deliver it.
-  const line = `${JSON.stringify(report)}\n`
-  answer(line.slice(0, 20))
-  answer(line.slice(20))
-  t.same(await pending, report)
+t.test('a V8 stack string becomes frames, without the capture\'s own', async (t) => {
+  const stack = [
+    'Error',
+    '    at takeStack (fastify-cluster-launch:stack-capture:5:28)',
+    '    at fastify-cluster-launch:stack-capture:10:3',
+    '    at spinForever (file:///srv/app/spin.mjs:5:3)',
+    '    at Timeout.begin [as _onTimeout] (/srv/app/main.ts:11:35)',
+    '    at Object.waitNative (/srv/app/routes.js:15:13)',
+    '    at Array.map (<anonymous>)',
+    '    at async Promise.all (index 0)',
+    '    at file:///srv/app/top.mjs:2:1',
+    '    at listOnTimeout (node:internal/timers:581:17)'
+  ].join('\n')
+  t.same(parseStack(stack), [
+    { functionName: 'spinForever', file: '/srv/app/spin.mjs', line: 5, column: 3 },
+    { functionName: 'begin', file: '/srv/app/main.ts', line: 11, column: 35 },
+    { functionName: 'waitNative', file: '/srv/app/routes.js', line: 15, column: 13 },
+    { functionName: 'map', file: '', line: 0, column: 0 },
+    { functionName: 'all', file: '', line: 0, column: 0 },
+    { functionName: '', file: '/srv/app/top.mjs', line: 2, column: 1 },
+    { functionName: 'listOnTimeout', file: 'node:internal/timers', line: 581, column: 17 }
+  ])
+  t.same(parseStack('Error'), [], 'no frames')
 })
 
-t.test('no answer in time, or a closed pipe, is null and never hangs', async (t) => {
-  // The channel's timers are unref'd (they must not keep a primary alive); this test's process needs a ref.
-  const keepAlive = setInterval(() => {}, 1000)
-  t.teardown(() => { clearInterval(keepAlive) })
-  const { pipe } = fakePipe()
-  const channel = openStackChannel(pipe)
-  const started = Date.now()
-  t.equal(await channel.capture(50), null)
-  t.ok(Date.now() - started < 1000)
-  const waiting = channel.capture(5000)
-  pipe.destroy()
-  t.equal(await waiting, null, 'the worker died mid-question')
-  t.equal(await channel.capture(5000), null, 'a dead pipe answers at once')
+t.test('/proc/net/tcp: the listening sockets among a process\'s own, with their port', async (t) => {
+  const table = [
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+    '   0: 0100007F:A4F1 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 555 1 0000000000000000 100 0 0 10 0',
+    '   1: 00000000:0BB8 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1 0000000000000000 100 0 0 10 0',
+    '   2: 0100007F:A4F2 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 556 1 0000000000000000 20 4 30 10 -1',
+    '   3: 0100007F:2382 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 999 1 0000000000000000 100 0 0 10 0',
+    ''
+  ].join('\n')
+  t.same([...parseListening(table, new Set(['555', '556', '777']))], [['555', 0xA4F1], ['777', 3000]], 'connected sockets and other processes\' listeners are left out')
+  t.same([...parseListening('header only\n', new Set(['1']))], [])
 })
 
 t.test('a debugger on the command line or in NODE_OPTIONS is seen; --inspect-port alone starts none', async (t) => {

@@ -1,0 +1,105 @@
+/**
+ * A Chrome DevTools Protocol client for one worker's inspector, just what a stack capture
+ * needs: find the target's WebSocket address, send commands with a bounded wait for each
+ * answer, and hear events.
+ *
+ * The WebSocket comes from `ws`: Node 20 has no WebSocket client without a flag, and one
+ * library on every Node keeps a single path to test. It is imported only when a capture runs,
+ * so a primary that never meets a stuck worker never loads it.
+ */
+import http from 'node:http'
+import type { WebSocket } from 'ws'
+
+/** The inspector's messages are frames and tables of loaded scripts; a big app's is a few MB. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+export interface DebuggerSession {
+  /** The command's result, or null on an error answer, a closed socket or no answer within `timeoutMs`. */
+  post: <T>(method: string, params: Record<string, unknown> | undefined, timeoutMs: number) => Promise<T | null>
+  /** Sends a command whose answer nobody waits for. */
+  send: (method: string, params?: Record<string, unknown>) => void
+  on: (event: string, handler: (params: Record<string, unknown>) => void) => void
+  close: () => void
+}
+
+/** The `webSocketDebuggerUrl` from the inspector's `/json/list`, or null. */
+export function debuggerUrl (port: number, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const request = http.get({ host: '127.0.0.1', port, path: '/json/list', timeout: timeoutMs }, (response) => {
+      let body = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => { body += chunk })
+      response.on('end', () => {
+        try {
+          const targets = JSON.parse(body) as Array<{ webSocketDebuggerUrl?: unknown }>
+          const url = targets[0]?.webSocketDebuggerUrl
+          resolve(typeof url === 'string' && url.startsWith('ws://127.0.0.1:') ? url : null)
+        } catch {
+          resolve(null)
+        }
+      })
+      response.on('error', () => { resolve(null) })
+    })
+    request.on('timeout', () => { request.destroy() })
+    request.on('error', () => { resolve(null) })
+  })
+}
+
+/** Connects to the inspector at `url`; null if it does not accept within `timeoutMs`. */
+export async function openDebugger (url: string, timeoutMs: number): Promise<DebuggerSession | null> {
+  const { default: WebSocketClient } = await import('ws')
+  const socket: WebSocket = new WebSocketClient(url, { handshakeTimeout: timeoutMs, perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES })
+  const opened = await new Promise<boolean>((resolve) => {
+    socket.once('open', () => { resolve(true) })
+    socket.once('error', () => { resolve(false) })
+  })
+  // Errors after the open end in `close`, which settles every waiting command.
+  socket.on('error', () => {})
+  if (!opened) {
+    socket.terminate()
+    return null
+  }
+  let nextId = 0
+  const waiting = new Map<number, (result: unknown) => void>()
+  const handlers = new Map<string, Array<(params: Record<string, unknown>) => void>>()
+  socket.on('message', function onMessage (data) {
+    let message: { id?: unknown, result?: unknown, error?: unknown, method?: unknown, params?: unknown }
+    try {
+      message = JSON.parse(String(data)) as typeof message
+    } catch {
+      return
+    }
+    if (typeof message.id === 'number') {
+      waiting.get(message.id)?.(message.error === undefined ? message.result ?? {} : null)
+    } else if (typeof message.method === 'string') {
+      for (const handler of handlers.get(message.method) ?? []) handler((message.params ?? {}) as Record<string, unknown>)
+    }
+  })
+  socket.on('close', function noMoreAnswers () {
+    for (const settle of waiting.values()) settle(null)
+  })
+  function send (method: string, params?: Record<string, unknown>): number {
+    const id = ++nextId
+    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ id, method, ...(params === undefined ? {} : { params }) }))
+    return id
+  }
+  return {
+    post<T> (method: string, params: Record<string, unknown> | undefined, timeoutMs: number): Promise<T | null> {
+      return new Promise((resolve) => {
+        const id = send(method, params)
+        const timer = setTimeout(() => { settle(null) }, timeoutMs)
+        timer.unref()
+        function settle (result: unknown): void {
+          clearTimeout(timer)
+          waiting.delete(id)
+          resolve(result as T | null)
+        }
+        waiting.set(id, settle)
+        if (socket.readyState !== socket.OPEN) settle(null)
+      })
+    },
+    send (method, params) { send(method, params) },
+    on (event, handler) { handlers.set(event, [...(handlers.get(event) ?? []), handler]) },
+    close () { socket.close() }
+  }
+}
