@@ -1,7 +1,7 @@
 /**
  * A Chrome DevTools Protocol client for one worker's inspector, just what a stack capture
- * needs: find the target's WebSocket address, send commands with a bounded wait for each
- * answer, and hear events.
+ * needs: find the target's WebSocket address, and send commands with a bounded wait for
+ * each answer.
  *
  * The WebSocket comes from `ws`: Node 20 has no WebSocket client without a flag, and one
  * library on every Node keeps a single path to test. It is imported only when a capture runs,
@@ -10,15 +10,12 @@
 import http from 'node:http'
 import type { WebSocket } from 'ws'
 
-/** The inspector's messages are frames and tables of loaded scripts; a big app's is a few MB. */
-const MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+/** The answers are a stack string and a few numbers. */
+const MAX_MESSAGE_BYTES = 1024 * 1024
 
 export interface DebuggerSession {
   /** The command's result, or null on an error answer, a closed socket or no answer within `timeoutMs`. */
-  post: <T>(method: string, params: Record<string, unknown> | undefined, timeoutMs: number) => Promise<T | null>
-  /** Sends a command whose answer nobody waits for. */
-  send: (method: string, params?: Record<string, unknown>) => void
-  on: (event: string, handler: (params: Record<string, unknown>) => void) => void
+  post: <T>(method: string, params: Record<string, unknown>, timeoutMs: number) => Promise<T | null>
   close: () => void
 }
 
@@ -61,32 +58,24 @@ export async function openDebugger (url: string, timeoutMs: number): Promise<Deb
   }
   let nextId = 0
   const waiting = new Map<number, (result: unknown) => void>()
-  const handlers = new Map<string, Array<(params: Record<string, unknown>) => void>>()
-  socket.on('message', function onMessage (data) {
-    let message: { id?: unknown, result?: unknown, error?: unknown, method?: unknown, params?: unknown }
+  // Events (`Debugger.*`, `Runtime.*`) come only for enabled domains, and none is enabled.
+  socket.on('message', function onAnswer (data) {
+    let message: { id?: unknown, result?: unknown, error?: unknown }
     try {
       message = JSON.parse(String(data)) as typeof message
     } catch {
       return
     }
-    if (typeof message.id === 'number') {
-      waiting.get(message.id)?.(message.error === undefined ? message.result ?? {} : null)
-    } else if (typeof message.method === 'string') {
-      for (const handler of handlers.get(message.method) ?? []) handler((message.params ?? {}) as Record<string, unknown>)
-    }
+    if (typeof message.id === 'number') waiting.get(message.id)?.(message.error === undefined ? message.result ?? {} : null)
   })
   socket.on('close', function noMoreAnswers () {
     for (const settle of waiting.values()) settle(null)
   })
-  function send (method: string, params?: Record<string, unknown>): number {
-    const id = ++nextId
-    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ id, method, ...(params === undefined ? {} : { params }) }))
-    return id
-  }
   return {
-    post<T> (method: string, params: Record<string, unknown> | undefined, timeoutMs: number): Promise<T | null> {
+    post<T> (method: string, params: Record<string, unknown>, timeoutMs: number): Promise<T | null> {
       return new Promise((resolve) => {
-        const id = send(method, params)
+        const id = ++nextId
+        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ id, method, params }))
         const timer = setTimeout(() => { settle(null) }, timeoutMs)
         timer.unref()
         function settle (result: unknown): void {
@@ -98,8 +87,6 @@ export async function openDebugger (url: string, timeoutMs: number): Promise<Deb
         if (socket.readyState !== socket.OPEN) settle(null)
       })
     },
-    send (method, params) { send(method, params) },
-    on (event, handler) { handlers.set(event, [...(handlers.get(event) ?? []), handler]) },
     close () { socket.close() }
   }
 }

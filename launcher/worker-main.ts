@@ -41,7 +41,8 @@ function getLogger (): ReturnType<typeof createLogger> {
 // default KillMode signals the whole cgroup: if workers acted on those themselves
 // they would race the primary (which could restart a worker that just left).
 // The primary decides and tells workers over IPC; if it dies, node:cluster ends
-// the worker as soon as the IPC channel closes.
+// the worker as soon as the IPC channel closes. SIGUSR1 stays Node's: it opens the
+// inspector, through which the primary takes a stuck worker's stack.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) {
   process.on(signal, function leaveToPrimary () {
     if (signal === 'SIGTERM') getLogger().info(`SIGTERM ignored: the primary (pid ${process.ppid}) manages this worker; signal the primary instead`)
@@ -54,6 +55,7 @@ function reportListening (server: Server): void {
   link.send(createMessage({ type: 'fcl:listening', port: typeof address === 'object' && address !== null ? address.port : 0 }))
 }
 
+// Imported only where its option is on: a worker loads what it uses.
 if (process.env[ENV.BALANCE] === 'reuseport') {
   const { installReusePortListen } = await import('./worker-reuse-port.js')
   installReusePortListen(reportListening)
