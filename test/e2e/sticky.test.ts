@@ -233,9 +233,14 @@ t.test('behind HAProxy with send-proxy (v1) and send-proxy-v2: request.ip is the
     t.teardown(() => { rmSync(v1Dir, { recursive: true, force: true }) })
     const v1Config = path.join(v1Dir, 'haproxy-v1.cfg')
     writeFileSync(v1Config, readFileSync(config, 'utf8').replace(/ send-proxy-v2$/m, ' send-proxy'))
-    spawnProcess(t, 'haproxy', ['-db', '-f', config], { env: { FCL_HAPROXY_BIND: `127.0.0.1:${front}`, FCL_BACKEND: `127.0.0.1:${tlsPort}` } })
-    spawnProcess(t, 'haproxy', ['-db', '-f', v1Config], { env: { FCL_HAPROXY_BIND: `127.0.0.1:${plainFront}`, FCL_BACKEND: `127.0.0.1:${port}` } })
-    await waitUntil(async () => (await get(plainFront, '127.0.0.90').catch(() => null))?.status === 200, 10000, 'HAProxy to forward')
+    const v2Proxy = spawnProcess(t, 'haproxy', ['-db', '-f', config], { env: { FCL_HAPROXY_BIND: `127.0.0.1:${front}`, FCL_BACKEND: `127.0.0.1:${tlsPort}` } })
+    const v1Proxy = spawnProcess(t, 'haproxy', ['-db', '-f', v1Config], { env: { FCL_HAPROXY_BIND: `127.0.0.1:${plainFront}`, FCL_BACKEND: `127.0.0.1:${port}` } })
+    try {
+      await waitUntil(async () => (await get(plainFront, '127.0.0.90').catch(() => null))?.status === 200, 10000, 'HAProxy to forward')
+    } catch (err) {
+      // What HAProxy and the launcher said is what tells a port taken meanwhile from a refused header.
+      throw new Error(`${(err as Error).message}\nHAProxy (v1): ${v1Proxy.output()}\nHAProxy (v2): ${v2Proxy.output()}\nlauncher: ${cli.output().slice(-4000)}`)
+    }
 
     const seen = new Map<string, Set<number>>()
     for (const address of ['127.0.0.91', '127.0.0.92', '127.0.0.93', '127.0.0.94', '127.0.0.95', '127.0.0.96']) {
