@@ -17,7 +17,6 @@ import {
   type ControlResponse,
   type StopOutcome
 } from './control-protocol.js'
-import { askStatus, connectSocket } from './control-client.js'
 import type { RollResult } from './roll.js'
 
 /** What the control socket drives: the launch handle's own methods, so a command does exactly what its signal does. */
@@ -274,6 +273,8 @@ async function clearStaleSocket (file: string, name: string, log: Logger): Promi
   if (!isSocket) {
     throw new FclError(ERROR_CODES.CONTROL_SOCKET, `${file} exists and is not a socket`, { hint: 'remove it, or pick another name with --name' })
   }
+  // Only here, where a file exists: a primary that starts under a fresh name never loads the client.
+  const { askStatus, connectSocket } = await import('./control-client.js')
   let socket: net.Socket
   try {
     socket = await connectSocket(file, PROBE_TIMEOUT_MS)

@@ -6,22 +6,18 @@ import { ERROR_CODES, FclError, FclOptionsError } from '../lib/errors.js'
 import type { ConfigObject, InstanceView } from '../lib/protocol.js'
 import { checkPortFree, readTcpMigrateReq, reusePortUnsupported } from './balance.js'
 import type { ClusterMetrics } from './cluster-metrics.js'
-import { readConfigFile } from './config-file.js'
-import { reloadConfig, type ConfigReloadResult } from './config-reload.js'
+import { loadAfterFork, type AfterFork } from './after-fork.js'
+import type { ConfigReloadResult } from './config-reload.js'
 import { controlDir } from './control-path.js'
 import type { ClusterStatus, LastConfigReload, LastRoll } from './control-protocol.js'
 import { ControlServer } from './control-server.js'
 import { decideAutoWorkers, readCpuFacts, type WorkerCountDecision } from './cpus.js'
 import { createLogger, holdLogger } from './logger.js'
-import { watchMemory } from './memory.js'
 import { isTypeScriptEntry, resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from './options.js'
-import { rollingRestart, type RollResult } from './roll.js'
-import { scaleTo } from './scale.js'
+import type { RollResult } from './roll.js'
 import { SingletonLeases } from './singletons.js'
 import { Supervisor, type ExitInfo, type StuckReport, type WorkerInfo } from './supervisor.js'
 import { chooseTsLoader, nodeStripsTypes, type LoaderChoice } from './ts-loader.js'
-import { startWatch } from './watch.js'
-import { watchHeartbeats } from './watchdog.js'
 import type { PrimaryListener } from './routing/primary-listener.js'
 import { relaySocketIoAdapter } from './socketio-relay.js'
 
@@ -104,6 +100,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   #metrics: ClusterMetrics | null = null
   #metricsServer: Server | null = null
   #unwatchFiles: () => void = () => {}
+  /** Modules needed only once the workers are forked (see after-fork.ts). */
+  #later: Promise<AfterFork> | null = null
   #bootError: FclError | null = null
   #finished = false
   /** Workers killed by a second stop signal, reported by whichever path finishes first. */
@@ -129,22 +127,6 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       this.log.info('Node runs with --inspect: the stuck-worker watchdog is off, so a worker stopped at a breakpoint is not killed (pass --worker-timeout to keep it)')
     }
     this.stopped = new Promise((resolve) => { this.#resolveStopped = resolve })
-    // Before the boot, so a save made while the workers start is not missed, and a
-    // watcher that cannot start fails launch() before anything is forked.
-    if (options.watch) {
-      try {
-        this.#unwatchFiles = startWatch(options.entry, options.config, this.log, {
-          roll: () => this.#rollAfterCurrent(),
-          reloadConfig: async () => {
-            await this.ready
-            return await this.reloadConfig()
-          }
-        })
-      } catch (err) {
-        this.#releaseLog()
-        throw err
-      }
-    }
     // Whatever ends the boot early (a failure before the forks) writes its lines.
     this.ready = this.#boot().finally(this.#releaseLog)
     // The CLI and tests read failures from `stopped` too; an unobserved `ready` must not crash the process.
@@ -157,16 +139,22 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     let config: ConfigObject = {}
     let decision: WorkerCountDecision
     try {
-      if (o.config !== null) config = await readConfigFile(o.config)
+      if (o.config !== null) {
+        const { readConfigFile } = await import('./config-file.js')
+        config = await readConfigFile(o.config)
+      }
       if (o.balance === 'reuseport') await checkPortFree(o.port, o.host)
       decision = o.workers === 'auto'
         ? decideAutoWorkers(readCpuFacts())
         : { count: o.workers, reason: 'set by --workers / WEB_CONCURRENCY' }
       // Before any fork: a second instance with this name must stop here, having touched nothing.
       if (o.control && this.#stopping === null) await this.#openControl()
+      // Before the fork, so a save made while the workers start is not missed.
+      if (o.watch && this.#stopping === null) await this.#startWatch()
     } catch (err) {
       const error = err instanceof FclError ? err : new FclError(ERROR_CODES.WORKER_START, String(err))
-      this.#finish({ code: 1, reason: 'boot-failed', killed: [], error })
+      // A watcher that cannot start is the same usage error it was before anything ran.
+      this.#finish({ code: error instanceof FclOptionsError ? 2 : 1, reason: 'boot-failed', killed: [], error })
       throw error
     }
     if (this.#stopping !== null) throw new FclError(ERROR_CODES.STOPPING, 'stopped before any worker was started')
@@ -227,6 +215,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     const starting = supervisor.start(decision.count)
     // The forks are out (start() forks before its first await): the primary's own start-up
     // cost from here on runs while the workers boot.
+    const later = this.#afterFork()
     this.#releaseLog()
     try {
       await starting
@@ -242,6 +231,10 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       }
       throw error
     }
+    // Long loaded by now (tens of ms against hundreds for a worker to start); if not, a stop may
+    // have finished meanwhile, and nothing must be left watching.
+    const { watchHeartbeats, watchMemory } = await later
+    if (this.#finished) return
     const ms = Date.now() - started
     this.log.info({ ready: decision.count, ms }, `${decision.count}/${decision.count} workers ready in ${ms} ms`)
     singletons.start()
@@ -250,6 +243,22 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       () => this.#busy === 0 && this.#stopping === null,
       (workerId) => this.#serial(() => supervisor.replace(workerId, 'memory')))
     this.emit('ready', supervisor.instanceView())
+  }
+
+  #afterFork (): Promise<AfterFork> {
+    this.#later ??= loadAfterFork()
+    return this.#later
+  }
+
+  async #startWatch (): Promise<void> {
+    const { startWatch } = await import('./watch.js')
+    this.#unwatchFiles = startWatch(this.options.entry, this.options.config, this.log, {
+      roll: () => this.#rollAfterCurrent(),
+      reloadConfig: async () => {
+        await this.ready
+        return await this.reloadConfig()
+      }
+    })
   }
 
   async #openControl (): Promise<void> {
@@ -343,7 +352,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     } catch (err) {
       return Promise.reject(err)
     }
-    const roll = this.#serial(() => rollingRestart(supervisor, this.log))
+    const roll = this.#serial(async () => await (await this.#afterFork()).rollingRestart(supervisor, this.log))
       .then((result) => {
         this.#lastRoll = { ...result, finishedAt: Date.now() }
         this.#metrics?.recordRoll(result)
@@ -369,7 +378,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       return Promise.reject(err)
     }
     // One reload at a time, so acknowledgements cannot be mixed up between versions.
-    const run = this.#configQueue.then(() => reloadConfig(supervisor, this.options.config, this.log)).then((result) => {
+    const run = this.#configQueue.then(async () => await (await this.#afterFork()).reloadConfig(supervisor, this.options.config, this.log)).then((result) => {
       this.#lastConfigReload = { ...result, finishedAt: Date.now() }
       this.#metrics?.recordConfigReload(result)
       return result
@@ -380,7 +389,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
 
   async scale (n: number): Promise<void> {
     const supervisor = this.#requireRunning('scale')
-    await this.#serial(() => scaleTo(supervisor, n, this.log))
+    await this.#serial(async () => { await (await this.#afterFork()).scaleTo(supervisor, n, this.log) })
   }
 
   shutdown (): Promise<StopResult> {

@@ -22,7 +22,7 @@ import { ENV } from '../lib/worker-env.js'
 import { nextCrashStreak, restartDelayFor, shouldGiveUp, type BackoffPolicy } from './backoff.js'
 import { compileCacheEnv } from './compile-cache.js'
 import type { ResolvedLaunchOptions } from './options.js'
-import { takeStack } from './stack-report.js'
+import type { takeStack } from './stack-report.js'
 import { debuggerRequested, heartbeatIntervalFor } from './watchdog-timing.js'
 import {
   createWorkerProc,
@@ -120,6 +120,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #configAcks = new Map<WorkerProc, (ack: { ok: boolean, error?: string }) => void>()
   #instanceState: InstanceState = 'starting'
   #config: ConfigObject
+  #stackReport: Promise<typeof import('./stack-report.js')> | null = null
   #configVersion = 1
   #stopping = false
   /** The port workers listen on: `--port`, or the one the sticky listener got for port 0. */
@@ -225,7 +226,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (proc.state !== 'starting') return
       // A start that hangs is named like a stuck ready worker: where its event loop was. A start
       // whose loop still turns is waiting on something else, and a stack would only mislead.
-      const taking = stacksWanted(o) ? takeStack(proc, heartbeatIntervalFor(o.workerTimeout)) : Promise.resolve(null)
+      const taking = stacksWanted(o) ? this.#takeStack(proc) : Promise.resolve(null)
       void taking.then((stack) => {
         if (proc.state !== 'starting') return
         const where = stack === null ? '' : `; ${stack.summary}`
@@ -461,8 +462,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       slot.current = proc
       procs.push(proc)
     }
+    // Loaded after the forks, not at first use (see after-fork.ts): a hang at start-up needs it soon.
+    if (stacksWanted(this.#options)) this.#stackReport ??= import('./stack-report.js')
     await Promise.all(procs.map((p) => p.ready))
     this.setInstanceState('running')
+  }
+
+  #takeStack (proc: WorkerProc): ReturnType<typeof takeStack> {
+    this.#stackReport ??= import('./stack-report.js')
+    return this.#stackReport.then(({ takeStack }) => takeStack(proc, heartbeatIntervalFor(this.#options.workerTimeout)))
   }
 
   #newSlot (workerId: number): Slot {
@@ -661,7 +669,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#log.warn({ workerId: proc.workerId, workerPid: proc.pid, silentMs },
       `${who} unresponsive: no heartbeat for ${(silentMs / 1000).toFixed(1)} s (--worker-timeout ${this.#options.workerTimeout} ms); taking its stack`)
     const stuck = stacksWanted(this.#options)
-      ? await takeStack(proc, heartbeatIntervalFor(this.#options.workerTimeout))
+      ? await this.#takeStack(proc)
       : { workerId: proc.workerId, pid: proc.pid, silentMs, stack: [], summary: 'no stack: stacks are off (--no-worker-stacks)', loop: null, mainIdleMs: null }
     if (proc.state !== 'unresponsive') return null
     if (!confirm(stuck)) {
