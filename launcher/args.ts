@@ -1,10 +1,12 @@
-import { parseArgs } from 'node:util'
 import { ERROR_CODES, FclOptionsError } from '../lib/errors.js'
 import { BALANCE_MODES } from './balance.js'
 import type { ControlInvocation } from './control-command.js'
 import { isInstanceName } from './control-path.js'
 import { CONTROL_COMMANDS, type ControlCommand, type ControlRequest } from './control-protocol.js'
 import { LAUNCH_DEFAULTS, type LaunchOptions } from './options.js'
+
+// See docs/architecture.md, "Built-in modules": not an ES import, whose namespace loads all of node:util.
+const { parseArgs } = process.getBuiltinModule('node:util')
 
 /**
  * Turns argv and the environment into `LaunchOptions`, or into a command for a

@@ -6,9 +6,11 @@
  * primary accepts every connection and picks the worker by the client's address
  * (routing/), so one client always reaches the same worker.
  */
-import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { ERROR_CODES, FclError } from '../lib/errors.js'
+
+// See docs/architecture.md, "Built-in modules": not an ES import, whose namespace loads all of node:fs.
+const { readFileSync } = process.getBuiltinModule('node:fs')
 
 export type Balance = 'rr' | 'reuseport' | 'sticky'
 export const BALANCE_MODES: readonly Balance[] = ['rr', 'reuseport', 'sticky']

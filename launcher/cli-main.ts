@@ -5,11 +5,13 @@
  * Exit codes: 0 clean stop (or a command done), 1 runtime failure (or a command
  * failed), 2 usage error.
  */
-import { readFileSync } from 'node:fs'
 import { FclOptionsError, isFclError } from '../lib/errors.js'
 import { parseCliArgs, usage } from './args.js'
 import { launch } from './launch.js'
 import { installSignalHandlers } from './signals.js'
+
+// See docs/architecture.md, "Built-in modules": not an ES import, whose namespace loads all of node:fs.
+const { readFileSync } = process.getBuiltinModule('node:fs')
 
 function version (): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }

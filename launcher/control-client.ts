@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs'
 import net from 'node:net'
 import { ERROR_CODES, FclError } from '../lib/errors.js'
 import { checkControlDir, listSocketNames, socketPath } from './control-path.js'
@@ -10,6 +9,9 @@ import {
   type ControlRequest,
   type ControlResponse
 } from './control-protocol.js'
+
+// See docs/architecture.md, "Built-in modules": not an ES import, whose namespace loads all of node:fs.
+const { existsSync } = process.getBuiltinModule('node:fs')
 
 /**
  * Connecting to control sockets: find the instance to talk to, send one request,

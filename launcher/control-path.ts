@@ -1,7 +1,10 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, type Stats } from 'node:fs'
+import type { Stats } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { ERROR_CODES, FclError } from '../lib/errors.js'
+
+// See docs/architecture.md, "Built-in modules": not an ES import, whose namespace loads all of node:fs.
+const { chmodSync, lstatSync, mkdirSync, readdirSync } = process.getBuiltinModule('node:fs')
 
 /**
  * Where control sockets live and what they are called: one private directory per

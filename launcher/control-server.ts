@@ -1,4 +1,3 @@
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import net from 'node:net'
 import type { Logger } from 'pino'
 import { ERROR_CODES, FclError, isFclError } from '../lib/errors.js'
@@ -18,6 +17,9 @@ import {
   type StopOutcome
 } from './control-protocol.js'
 import type { RollResult } from './roll.js'
+
+// See docs/architecture.md, "Built-in modules": not an ES import, whose namespace loads all of node:fs.
+const { chmodSync, lstatSync, unlinkSync } = process.getBuiltinModule('node:fs')
 
 /** What the control socket drives: the launch handle's own methods, so a command does exactly what its signal does. */
 export interface ControlTarget {

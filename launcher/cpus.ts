@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+
+// See docs/architecture.md, "Built-in modules": not an ES import, whose namespace loads all of node:fs.
+const { readFileSync } = process.getBuiltinModule('node:fs')
 
 /**
  * How many CPUs this process may really use. `os.availableParallelism()` follows

@@ -7,7 +7,9 @@
  * signal is the inspector's; the worker's own listeners (under `--balance reuseport`) were
  * there before.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+
+// See docs/architecture.md, "Built-in modules": not an ES import, whose namespace loads all of node:fs.
+const { readdirSync, readFileSync, readlinkSync } = process.getBuiltinModule('node:fs')
 
 const LISTEN = '0A'
 

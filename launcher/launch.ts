@@ -6,7 +6,7 @@ import { ERROR_CODES, FclError, FclOptionsError } from '../lib/errors.js'
 import type { ConfigObject, InstanceView } from '../lib/protocol.js'
 import { checkPortFree, readTcpMigrateReq, reusePortUnsupported } from './balance.js'
 import type { ClusterMetrics } from './cluster-metrics.js'
-import { loadAfterFork, type AfterFork } from './after-fork.js'
+import { loadAfterReady, type AfterReady } from './after-ready.js'
 import type { ConfigReloadResult } from './config-reload.js'
 import { controlDir } from './control-path.js'
 import type { ClusterStatus, LastConfigReload, LastRoll } from './control-protocol.js'
@@ -20,6 +20,12 @@ import { Supervisor, type ExitInfo, type StuckReport, type WorkerInfo } from './
 import { chooseTsLoader, nodeStripsTypes, type LoaderChoice } from './ts-loader.js'
 import type { PrimaryListener } from './routing/primary-listener.js'
 import { relaySocketIoAdapter } from './socketio-relay.js'
+
+/**
+ * How long after the launch the primary holds its log lines (see holdLogger): a typical start is
+ * over by then, and a person watching a slow one still sees lines within a second.
+ */
+const HELD_LOG_MAX_MS = 1000
 
 const BALANCE_DESCRIPTIONS: Readonly<Record<ResolvedLaunchOptions['balance'], string>> = {
   rr: 'round-robin in the primary',
@@ -100,8 +106,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
   #metrics: ClusterMetrics | null = null
   #metricsServer: Server | null = null
   #unwatchFiles: () => void = () => {}
-  /** Modules needed only once the workers are forked (see after-fork.ts). */
-  #later: Promise<AfterFork> | null = null
+  /** Modules needed only once the workers are ready (see after-ready.ts). */
+  #later: Promise<AfterReady> | null = null
   #bootError: FclError | null = null
   #finished = false
   /** Workers killed by a second stop signal, reported by whichever path finishes first. */
@@ -114,9 +120,9 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     super()
     this.options = options
     this.#loader = loader
-    // Our own logger is made once the first workers are forked (see holdLogger); a caller's is used as given.
+    // Our own logger is made once the workers are ready (see holdLogger); a caller's is used as given.
     if (options.logger === null) {
-      const held = holdLogger(() => createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel }))
+      const held = holdLogger((timestamp) => createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel, timestamp }), HELD_LOG_MAX_MS)
       this.log = held.log
       this.#releaseLog = held.release
     } else {
@@ -127,10 +133,13 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       this.log.info('Node runs with --inspect: the stuck-worker watchdog is off, so a worker stopped at a breakpoint is not killed (pass --worker-timeout to keep it)')
     }
     this.stopped = new Promise((resolve) => { this.#resolveStopped = resolve })
-    // Whatever ends the boot early (a failure before the forks) writes its lines.
-    this.ready = this.#boot().finally(this.#releaseLog)
-    // The CLI and tests read failures from `stopped` too; an unobserved `ready` must not crash the process.
-    this.ready.catch(() => {})
+    this.ready = this.#boot()
+    // A failed boot writes the lines held so far at once. A good one leaves them held until the
+    // hold ends (HELD_LOG_MAX_MS after the launch): by then the workers serve, and loading pino
+    // (about 40 ms of CPU in one piece) no longer delays their first connections, which the
+    // primary hands out under --balance rr. The CLI and tests read failures from `stopped` too;
+    // an unobserved `ready` must not crash the process.
+    this.ready.catch(this.#releaseLog)
   }
 
   async #boot (): Promise<void> {
@@ -213,10 +222,6 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       void this.#stop({ reason: 'crash-loop', error: err })
     })
     const starting = supervisor.start(decision.count)
-    // The forks are out (start() forks before its first await): the primary's own start-up
-    // cost from here on runs while the workers boot.
-    const later = this.#afterFork()
-    this.#releaseLog()
     try {
       await starting
     } catch (err) {
@@ -231,9 +236,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       }
       throw error
     }
-    // Long loaded by now (tens of ms against hundreds for a worker to start); if not, a stop may
-    // have finished meanwhile, and nothing must be left watching.
-    const { watchHeartbeats, watchMemory } = await later
+    const { watchHeartbeats, watchMemory } = await this.#afterReady()
+    // A stop may have finished while they loaded: nothing must be left watching.
     if (this.#finished) return
     const ms = Date.now() - started
     this.log.info({ ready: decision.count, ms }, `${decision.count}/${decision.count} workers ready in ${ms} ms`)
@@ -245,8 +249,8 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.emit('ready', supervisor.instanceView())
   }
 
-  #afterFork (): Promise<AfterFork> {
-    this.#later ??= loadAfterFork()
+  #afterReady (): Promise<AfterReady> {
+    this.#later ??= loadAfterReady()
     return this.#later
   }
 
@@ -352,7 +356,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     } catch (err) {
       return Promise.reject(err)
     }
-    const roll = this.#serial(async () => await (await this.#afterFork()).rollingRestart(supervisor, this.log))
+    const roll = this.#serial(async () => await (await this.#afterReady()).rollingRestart(supervisor, this.log))
       .then((result) => {
         this.#lastRoll = { ...result, finishedAt: Date.now() }
         this.#metrics?.recordRoll(result)
@@ -378,7 +382,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
       return Promise.reject(err)
     }
     // One reload at a time, so acknowledgements cannot be mixed up between versions.
-    const run = this.#configQueue.then(async () => await (await this.#afterFork()).reloadConfig(supervisor, this.options.config, this.log)).then((result) => {
+    const run = this.#configQueue.then(async () => await (await this.#afterReady()).reloadConfig(supervisor, this.options.config, this.log)).then((result) => {
       this.#lastConfigReload = { ...result, finishedAt: Date.now() }
       this.#metrics?.recordConfigReload(result)
       return result
@@ -389,7 +393,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
 
   async scale (n: number): Promise<void> {
     const supervisor = this.#requireRunning('scale')
-    await this.#serial(async () => { await (await this.#afterFork()).scaleTo(supervisor, n, this.log) })
+    await this.#serial(async () => { await (await this.#afterReady()).scaleTo(supervisor, n, this.log) })
   }
 
   shutdown (): Promise<StopResult> {

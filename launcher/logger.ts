@@ -15,12 +15,12 @@ const require = createRequire(import.meta.url)
  * imported: a worker whose app brings its own logger (or none) never makes one,
  * and loading pino costs a worker several MB of RSS it would not use.
  */
-export function createLogger (bindings: Record<string, unknown>, options: { pretty: boolean, level: string }): Logger {
+export function createLogger (bindings: Record<string, unknown>, options: { pretty: boolean, level: string, timestamp?: () => string }): Logger {
   const { pino } = require('pino') as { pino: typeof Pino }
-  const base = { pid: process.pid, ...bindings }
-  if (!options.pretty) return pino({ level: options.level, base })
+  const settings = { level: options.level, base: { pid: process.pid, ...bindings }, ...(options.timestamp === undefined ? {} : { timestamp: options.timestamp }) }
+  if (!options.pretty) return pino(settings)
   const pretty = require('pino-pretty') as (opts: PrettyOptions) => PrettyStream
-  return pino({ level: options.level, base }, pretty({
+  return pino(settings, pretty({
     sync: true,
     colorize: process.stdout.isTTY === true,
     // The tag and the fields the message does not already say are in the message itself.
@@ -40,44 +40,65 @@ export interface HeldLogger {
 }
 
 /**
- * The primary's logger while it forks its first workers. Loading pino costs the primary about
- * 25 ms of CPU (Node 20, 2-CPU machine); a bare node:cluster script forks without paying that,
- * and every millisecond before the fork is a millisecond of start-up. So the launcher holds its
- * lines until the forks are out, then makes the logger and writes them, each stamped with the
- * time it is written (a few tens of ms late). Anything other than a log call (a user reading
+ * The primary's logger while its workers start. Loading pino costs about 40 ms of CPU (Node 20
+ * and 24, 2-CPU machine), which a bare node:cluster script never spends: before the first fork
+ * it is start-up time the workers wait for, while they start it is a core they share, and as
+ * they become ready it holds up the first connections the primary hands them. So the launcher
+ * holds its lines for `maxHoldMs` (or until `release()`: a failed boot, a stop), then makes the
+ * logger and writes them. `make` gets the pino `timestamp` to use: a held line carries the time
+ * it was logged, not the time it was written. Anything other than a log call (a user reading
  * `handle.log.level`, calling `child()`) makes the logger at once, so the handle's `log` is an
  * ordinary pino logger to its users.
  */
-export function holdLogger (make: () => Logger): HeldLogger {
+export function holdLogger (make: (timestamp: () => string) => Logger, maxHoldMs: number): HeldLogger {
   let real: Logger | null = null
   let released = false
+  /** While held lines are written: the time each was logged. */
+  let loggedAt: number | null = null
   const queue: Array<(log: Logger) => void> = []
+  function timestamp (): string {
+    return `,"time":${loggedAt ?? Date.now()}`
+  }
   function load (): Logger {
-    real ??= make()
+    real ??= make(timestamp)
     return real
   }
   const log = new Proxy(Object.create(null) as Logger, {
     get (_target, prop) {
       if (!released && real === null && LOG_METHODS.has(prop)) {
         return function queued (...args: unknown[]): void {
-          queue.push(function write (target) { (Reflect.get(target, prop) as (...a: unknown[]) => void).apply(target, args) })
+          const at = Date.now()
+          queue.push(function write (target) {
+            loggedAt = at
+            try {
+              (Reflect.get(target, prop) as (...a: unknown[]) => void).apply(target, args)
+            } finally {
+              loggedAt = null
+            }
+          })
         }
       }
-      const target = load()
+      const target = loadNow()
       const value: unknown = Reflect.get(target, prop)
       return typeof value === 'function' ? value.bind(target) : value
     },
-    set (_target, prop, value) { return Reflect.set(load(), prop, value) },
-    has (_target, prop) { return Reflect.has(load(), prop) }
+    set (_target, prop, value) { return Reflect.set(loadNow(), prop, value) },
+    has (_target, prop) { return Reflect.has(loadNow(), prop) }
   })
-  return {
-    log,
-    release () {
-      if (released) return
-      released = true
-      if (queue.length === 0) return
-      const target = load()
-      for (const write of queue.splice(0)) write(target)
-    }
+  /** Made for a use other than a log call: what was held goes first, so the lines stay in order. */
+  function loadNow (): Logger {
+    release()
+    return load()
   }
+  function release (): void {
+    if (released) return
+    released = true
+    clearTimeout(timer)
+    if (queue.length === 0) return
+    const target = load()
+    for (const write of queue.splice(0)) write(target)
+  }
+  const timer = setTimeout(release, maxHoldMs)
+  timer.unref()
+  return { log, release }
 }

@@ -1,10 +1,12 @@
-import { statSync } from 'node:fs'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import { ERROR_CODES, FclOptionsError } from '../lib/errors.js'
 import { BALANCE_MODES, type Balance } from './balance.js'
 import { defaultInstanceName, isInstanceName } from './control-path.js'
 import { WATCHDOG_CHECK_MS } from './watchdog-timing.js'
+
+// See docs/architecture.md, "Built-in modules": not an ES import, whose namespace loads all of node:fs.
+const { statSync } = process.getBuiltinModule('node:fs')
 
 export type TsLoader = 'auto' | 'tsx' | 'native'
 

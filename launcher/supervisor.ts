@@ -462,9 +462,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       slot.current = proc
       procs.push(proc)
     }
-    // Loaded after the forks, not at first use (see after-fork.ts): a hang at start-up needs it soon.
-    if (stacksWanted(this.#options)) this.#stackReport ??= import('./stack-report.js')
     await Promise.all(procs.map((p) => p.ready))
+    // Loaded at the end of the start, not at first use (see after-ready.ts); a start that hangs
+    // loads it then.
+    if (stacksWanted(this.#options)) this.#stackReport ??= import('./stack-report.js')
     this.setInstanceState('running')
   }
 

@@ -5,12 +5,15 @@
  * `--config` file reloads the config (the SIGHUP path) instead, because a roll
  * would start the new workers with the config the primary already holds.
  */
-import fs from 'node:fs'
+import type { Dirent, FSWatcher } from 'node:fs'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import { ERROR_CODES, FclError, FclOptionsError } from '../lib/errors.js'
 import type { ConfigReloadResult } from './config-reload.js'
 import type { RollResult } from './roll.js'
+
+// See docs/architecture.md, "Built-in modules": not an ES import, whose namespace loads all of node:fs.
+const fs = process.getBuiltinModule('node:fs')
 
 /** Quiet time after the last change: an editor's save, `git checkout` or a build writes several files in a burst. */
 export const WATCH_DEBOUNCE_MS = 300
@@ -85,7 +88,7 @@ interface TreeWatcher {
  * whatever the save method, and an ignored directory is never entered.
  */
 function watchEachDirectory (root: string, onPath: (file: string) => void, onError: (err: Error) => void): TreeWatcher {
-  const watchers = new Map<string, fs.FSWatcher>()
+  const watchers = new Map<string, FSWatcher>()
   const drop = (dir: string): void => {
     for (const [watched, watcher] of watchers) {
       if (watched === dir || watched.startsWith(dir + path.sep)) {
@@ -96,7 +99,7 @@ function watchEachDirectory (root: string, onPath: (file: string) => void, onErr
   }
   const add = (dir: string): void => {
     if (watchers.has(dir)) return
-    let watcher: fs.FSWatcher
+    let watcher: FSWatcher
     try {
       watcher = fs.watch(dir, { persistent: false }, function onDirectoryEvent (_event, name) { onEvent(dir, name) })
     } catch (err) {
@@ -109,7 +112,7 @@ function watchEachDirectory (root: string, onPath: (file: string) => void, onErr
       onError(err)
     })
     watchers.set(dir, watcher)
-    let entries: fs.Dirent[] = []
+    let entries: Dirent[] = []
     try {
       entries = fs.readdirSync(dir, { withFileTypes: true })
     } catch {}
@@ -211,7 +214,7 @@ export function watchFiles (options: {
   }
   // The config file gets a watch on its own directory: it may live outside the
   // entry's directory, or inside an ignored one.
-  let configWatcher: fs.FSWatcher | null = null
+  let configWatcher: FSWatcher | null = null
   if (configFile !== null) {
     try {
       configWatcher = fs.watch(path.dirname(configFile), { persistent: false }, function onConfigDirectoryEvent (_event, name) {

@@ -6,10 +6,9 @@
  */
 import { createRequire } from 'node:module'
 import type { Server } from 'node:net'
-import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyServerOptions, fastify as fastifyFactory } from 'fastify'
-import clusterPlugin from '../lib/index.js'
+import { clusterPlugin } from '../lib/plugin.js'
 import { createMessage, sendToPrimaryAndWait } from '../lib/protocol.js'
 import { ENV, getWorkerLink } from '../lib/worker-link.js'
 import { createLogger } from './logger.js'

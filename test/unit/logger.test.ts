@@ -3,7 +3,7 @@ import { pino, type Logger } from 'pino'
 import t from 'tap'
 import { holdLogger } from '../../launcher/logger.js'
 
-function collecting (): { make: () => Logger, lines: () => Array<Record<string, unknown>>, made: () => number } {
+function collecting (): { make: (timestamp: () => string) => Logger, lines: () => Array<Record<string, unknown>>, made: () => number } {
   const chunks: string[] = []
   let made = 0
   const stream = new Writable({
@@ -13,9 +13,9 @@ function collecting (): { make: () => Logger, lines: () => Array<Record<string, 
     }
   })
   return {
-    make: function make () {
+    make: function make (timestamp) {
       made++
-      return pino({ base: { role: 'primary' } }, stream)
+      return pino({ base: { role: 'primary' }, timestamp }, stream)
     },
     lines: () => chunks.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>),
     made: () => made
@@ -24,7 +24,7 @@ function collecting (): { make: () => Logger, lines: () => Array<Record<string, 
 
 t.test('log calls before release are queued, in order, without making the logger', async (t) => {
   const sink = collecting()
-  const held = holdLogger(sink.make)
+  const held = holdLogger(sink.make, 60000)
   held.log.info({ workers: 2 }, 'starting')
   held.log.warn('a warning')
   t.equal(sink.made(), 0, 'pino is not made while held')
@@ -37,7 +37,7 @@ t.test('log calls before release are queued, in order, without making the logger
 
 t.test('anything but a log call makes the logger at once, and behaves as pino', async (t) => {
   const sink = collecting()
-  const held = holdLogger(sink.make)
+  const held = holdLogger(sink.make, 60000)
   t.equal(held.log.level, 'info')
   t.equal(sink.made(), 1)
   held.log.level = 'warn'
@@ -48,11 +48,44 @@ t.test('anything but a log call makes the logger at once, and behaves as pino', 
 
 t.test('release is idempotent and makes nothing when nothing was logged', async (t) => {
   const sink = collecting()
-  const held = holdLogger(sink.make)
+  const held = holdLogger(sink.make, 60000)
   held.release()
   held.release()
   t.equal(sink.made(), 0)
   held.log.info('first line')
   t.equal(sink.made(), 1)
   t.equal(sink.lines().length, 1)
+})
+
+t.test('a held line carries the time it was logged, not the time it was written', async (t) => {
+  const sink = collecting()
+  const held = holdLogger(sink.make, 60000)
+  const before = Date.now()
+  held.log.info('held')
+  await new Promise((resolve) => setTimeout(resolve, 120))
+  held.release()
+  held.log.info('live')
+  const [first, second] = sink.lines()
+  t.ok(typeof first?.time === 'number' && first.time >= before && first.time < before + 100, 'stamped when logged')
+  t.ok(typeof second?.time === 'number' && second.time >= before + 120, 'a line after the release is stamped as usual')
+})
+
+t.test('lines are held at most maxHoldMs', async (t) => {
+  const sink = collecting()
+  const held = holdLogger(sink.make, 50)
+  held.log.info('waiting')
+  t.equal(sink.made(), 0)
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  t.equal(sink.made(), 1, 'made by the timer')
+  t.same(sink.lines().map((l) => l.msg), ['waiting'])
+  held.release()
+  t.equal(sink.lines().length, 1, 'a later release writes nothing twice')
+})
+
+t.test('making the logger for anything but a log call writes what was held first', async (t) => {
+  const sink = collecting()
+  const held = holdLogger(sink.make, 60000)
+  held.log.info('held first')
+  held.log.child({ workerId: 1 }).info('then a child')
+  t.same(sink.lines().map((l) => l.msg), ['held first', 'then a child'])
 })

@@ -1,15 +1,16 @@
 /**
- * What the primary needs only once its workers are forked: the rolling restart, scaling, config
+ * What the primary needs only once its workers are ready: the rolling restart, scaling, config
  * reload, memory recycling and the heartbeat watchdog.
  *
- * A bare node:cluster script forks a few milliseconds after Node starts. Every ES module the
- * primary loads before its first fork is start-up time its workers wait for (resolving, reading,
- * compiling and linking cost about 1 ms a module on the 2-CPU benchmark machine), so these are
- * imported right after the fork, while the workers boot.
+ * A bare node:cluster script forks a few milliseconds after Node starts and then does nothing.
+ * Every ES module the primary loads before its first fork is start-up time its workers wait for
+ * (resolving, reading, compiling and linking cost about 1 ms a module on the 2-CPU benchmark
+ * machine), and every one it loads while they start takes CPU they share. So these are imported
+ * once the workers are ready (or earlier, if a roll or a scale is asked for before).
  *
- * Right after the fork, never at first use: a primary outlives deploys. After a deploy replaced
- * the package's files on disk, an `import('./roll.js')` at the first SIGUSR2 would run the new
- * roll against the old supervisor.
+ * At the end of the start, never at first use: a primary outlives deploys. After a deploy
+ * replaced the package's files on disk, an `import('./roll.js')` at the first SIGUSR2 would run
+ * the new roll against the old supervisor.
  */
 import type { reloadConfig } from './config-reload.js'
 import type { watchMemory } from './memory.js'
@@ -17,7 +18,7 @@ import type { rollingRestart } from './roll.js'
 import type { scaleTo } from './scale.js'
 import type { watchHeartbeats } from './watchdog.js'
 
-export interface AfterFork {
+export interface AfterReady {
   rollingRestart: typeof rollingRestart
   scaleTo: typeof scaleTo
   reloadConfig: typeof reloadConfig
@@ -25,7 +26,7 @@ export interface AfterFork {
   watchHeartbeats: typeof watchHeartbeats
 }
 
-export async function loadAfterFork (): Promise<AfterFork> {
+export async function loadAfterReady (): Promise<AfterReady> {
   const [roll, scale, configReload, memory, watchdog] = await Promise.all([
     import('./roll.js'),
     import('./scale.js'),
