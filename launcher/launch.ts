@@ -120,7 +120,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     super()
     this.options = options
     this.#loader = loader
-    // Our own logger is made once the workers are ready (see holdLogger); a caller's is used as given.
+    // Our own logger is made HELD_LOG_MAX_MS after the launch (see holdLogger); a caller's is used as given.
     if (options.logger === null) {
       const held = holdLogger((timestamp) => createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel, timestamp }), HELD_LOG_MAX_MS)
       this.log = held.log
