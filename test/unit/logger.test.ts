@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import { pino, type Logger } from 'pino'
 import t from 'tap'
-import { holdLogger } from '../../launcher/logger.js'
+import { createLogger, holdLogger } from '../../launcher/logger.js'
 
 function collecting (): { make: (timestamp: () => string) => Logger, lines: () => Array<Record<string, unknown>>, made: () => number } {
   const chunks: string[] = []
@@ -88,4 +88,11 @@ t.test('making the logger for anything but a log call writes what was held first
   held.log.info('held first')
   held.log.child({ workerId: 1 }).info('then a child')
   t.same(sink.lines().map((l) => l.msg), ['held first', 'then a child'])
+})
+
+t.test('the JSON logger writes to stdout synchronously, without the thread pool', async (t) => {
+  const log = createLogger({ role: 'primary' }, { pretty: false, level: 'info' })
+  const stream = (log as unknown as Record<symbol, { sync?: boolean, fd?: number }>)[pino.symbols.streamSym]
+  t.equal(stream?.sync, true, 'a synchronous sonic-boom stream')
+  t.equal(stream?.fd, 1, 'on fd 1')
 })
