@@ -23,8 +23,9 @@ const START_TIMEOUT_MS = 30000
  * `ours-offload` is ours running examples/cpu-offload, whose slow route runs in a worker-thread pool.
  * `ours-lean` is ours with `--no-worker-stacks`: what taking stuck workers' stacks costs a
  * healthy instance (the inspector flags only, since the capture moved to the primary).
+ * `raw-pino` is raw-cluster whose primary logs with pino: what pino alone costs a primary.
  */
-export type SubjectName = 'single' | 'raw-cluster' | 'pm2' | 'ours' | 'ours-lean' | 'ours-reuseport' | 'ours-sticky' | 'ours-offload'
+export type SubjectName = 'single' | 'raw-cluster' | 'raw-pino' | 'pm2' | 'ours' | 'ours-lean' | 'ours-reuseport' | 'ours-sticky' | 'ours-offload'
 export const CLUSTERS: readonly SubjectName[] = ['raw-cluster', 'pm2', 'ours']
 export const ALL: readonly SubjectName[] = ['single', 'raw-cluster', 'pm2', 'ours']
 
@@ -113,8 +114,8 @@ export async function startSubject (name: SubjectName, n: number, port: number, 
   }
   const args = name === 'single'
     ? [path.join(APP, 'server.cjs')]
-    : name === 'raw-cluster'
-      ? [path.join(APP, 'raw-cluster.cjs')]
+    : name === 'raw-cluster' || name === 'raw-pino'
+      ? [path.join(APP, name === 'raw-pino' ? 'raw-cluster-pino.cjs' : 'raw-cluster.cjs')]
       : [path.join(ROOT, 'dist/launcher/cli.js'), '-w', String(n), '-p', String(port), '--host', '127.0.0.1',
           ...(name === 'ours-reuseport' ? ['--balance', 'reuseport'] : []),
           ...(name === 'ours-sticky' ? ['--balance', 'sticky'] : []),
