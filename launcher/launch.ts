@@ -122,7 +122,7 @@ class Cluster extends EventEmitter<ClusterEvents> implements ClusterHandle {
     this.#loader = loader
     // Our own logger is made HELD_LOG_MAX_MS after the launch (see holdLogger); a caller's is used as given.
     if (options.logger === null) {
-      const held = holdLogger((timestamp) => createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel, timestamp }), HELD_LOG_MAX_MS)
+      const held = holdLogger((timestamp) => createLogger({ role: 'primary' }, { pretty: options.prettyLogs, level: options.logLevel, sync: true, timestamp }), HELD_LOG_MAX_MS)
       this.log = held.log
       this.#releaseLog = held.release
     } else {

@@ -15,17 +15,18 @@ const require = createRequire(import.meta.url)
  * imported: a worker whose app brings its own logger (or none) never makes one,
  * and loading pino costs a worker several MB of RSS it would not use.
  *
- * The JSON lines are written to fd 1 synchronously, as Node writes console.log to a file or
- * a pipe on Linux. pino's default stream writes asynchronously through libuv's thread pool,
- * so the first line started its 4 threads in the primary, which nothing else there uses on
- * Node >= 22 (about 0.5 MB of stacks and malloc arenas, measured on Node 24), and lines not
- * yet written were lost if the process died. The launcher writes a few lines per lifecycle
- * event, never per request, so a write that waits for a slow reader costs nothing that matters.
+ * `sync` is for the primary: its JSON lines go to fd 1 synchronously, as Node writes
+ * console.log to a file or a pipe on Linux. pino's default stream writes through libuv's
+ * thread pool, so the primary's first line started 4 threads that nothing else there uses on
+ * Node >= 22 (about 0.5 MB of stacks and malloc arenas, measured on Node 24), and lines still
+ * in its buffer were lost if the primary was killed. The primary writes a few lines per lifecycle
+ * event, never per request. A worker's logger also carries the app's request logs, so it
+ * keeps pino's default: a slow log reader does not stall its event loop.
  */
-export function createLogger (bindings: Record<string, unknown>, options: { pretty: boolean, level: string, timestamp?: () => string }): Logger {
+export function createLogger (bindings: Record<string, unknown>, options: { pretty: boolean, level: string, sync?: boolean, timestamp?: () => string }): Logger {
   const { pino } = require('pino') as { pino: typeof Pino }
   const settings = { level: options.level, base: { pid: process.pid, ...bindings }, ...(options.timestamp === undefined ? {} : { timestamp: options.timestamp }) }
-  if (!options.pretty) return pino(settings, pino.destination({ dest: 1, sync: true }))
+  if (!options.pretty) return options.sync === true ? pino(settings, pino.destination({ dest: 1, sync: true })) : pino(settings)
   const pretty = require('pino-pretty') as (opts: PrettyOptions) => PrettyStream
   return pino(settings, pretty({
     sync: true,

@@ -90,9 +90,10 @@ t.test('making the logger for anything but a log call writes what was held first
   t.same(sink.lines().map((l) => l.msg), ['held first', 'then a child'])
 })
 
-t.test('the JSON logger writes to stdout synchronously, without the thread pool', async (t) => {
-  const log = createLogger({ role: 'primary' }, { pretty: false, level: 'info' })
-  const stream = (log as unknown as Record<symbol, { sync?: boolean, fd?: number }>)[pino.symbols.streamSym]
-  t.equal(stream?.sync, true, 'a synchronous sonic-boom stream')
-  t.equal(stream?.fd, 1, 'on fd 1')
+t.test('the primary\'s JSON logger writes to stdout synchronously; a worker\'s keeps pino\'s default', async (t) => {
+  const streamOf = (log: Logger): { sync?: boolean, fd?: number } | undefined => (log as unknown as Record<symbol, { sync?: boolean, fd?: number }>)[pino.symbols.streamSym]
+  const primary = streamOf(createLogger({ role: 'primary' }, { pretty: false, level: 'info', sync: true }))
+  t.equal(primary?.sync, true, 'a synchronous sonic-boom stream')
+  t.equal(primary?.fd, 1, 'on fd 1')
+  t.equal(streamOf(createLogger({ workerId: 0 }, { pretty: false, level: 'info' }))?.sync, false, 'a worker\'s writes through the thread pool')
 })
