@@ -65,8 +65,9 @@ function sections (r: Results): Array<{ title: string, rows: string[][] }> {
     const diff = (a: Spread | undefined, b: Spread | undefined): string => a === undefined || b === undefined ? 'n/a' : `${a.median - b.median >= 0 ? '+' : ''}${(a.median - b.median).toFixed(1)}`
     rows.push(['ours - raw-cluster', '', '', diff(i.ours?.primaryCpuLoaded, i['raw-cluster']?.primaryCpuLoaded), diff(i.ours?.primaryRss, i['raw-cluster']?.primaryRss), diff(i.ours?.primaryAnon, i['raw-cluster']?.primaryAnon), diff(i.ours?.workerRss, i['raw-cluster']?.workerRss), diff(i.ours?.workerAnon, i['raw-cluster']?.workerAnon)])
     rows.push(['ours - raw-pino', '', '', diff(i.ours?.primaryCpuLoaded, i['raw-pino']?.primaryCpuLoaded), diff(i.ours?.primaryRss, i['raw-pino']?.primaryRss), diff(i.ours?.primaryAnon, i['raw-pino']?.primaryAnon), '', ''])
+    rows.push(['ours-ts - raw-cluster', '', '', diff(i['ours-ts']?.primaryCpuLoaded, i['raw-cluster']?.primaryCpuLoaded), diff(i['ours-ts']?.primaryRss, i['raw-cluster']?.primaryRss), diff(i['ours-ts']?.primaryAnon, i['raw-cluster']?.primaryAnon), diff(i['ours-ts']?.workerRss, i['raw-cluster']?.workerRss), diff(i['ours-ts']?.workerAnon, i['raw-cluster']?.workerAnon)])
     rows.push(['ours-lean - raw-cluster', '', '', diff(i['ours-lean']?.primaryCpuLoaded, i['raw-cluster']?.primaryCpuLoaded), diff(i['ours-lean']?.primaryRss, i['raw-cluster']?.primaryRss), diff(i['ours-lean']?.primaryAnon, i['raw-cluster']?.primaryAnon), diff(i['ours-lean']?.workerRss, i['raw-cluster']?.workerRss), diff(i['ours-lean']?.workerAnon, i['raw-cluster']?.workerAnon)])
-    out.push({ title: `What an instance costs besides serving (${r.settings.workers} workers, measured once start-up has settled; raw-pino: raw-cluster whose primary logs with pino; ours-lean: --no-worker-stacks)`, rows })
+    out.push({ title: `What an instance costs besides serving (${r.settings.workers} workers, measured once start-up has settled; raw-pino: raw-cluster whose primary logs with pino; ours-lean: --no-worker-stacks; ours-ts: the app as a .ts entry)`, rows })
   }
   for (const route of ['hello', 'cpu'] as const) {
     const t = r.throughput[route]
@@ -110,8 +111,8 @@ function sections (r: Results): Array<{ title: string, rows: string[][] }> {
     const counts = Object.keys(Object.values(r.startup)[0] ?? {})
     const rows = [['subject', ...counts.map((n) => `N=${n} ms`)]]
     for (const [name, v] of Object.entries(r.startup)) rows.push([name, ...counts.map((n) => fmt(v?.[n]))])
-    for (const name of ['ours', 'ours-lean'] as const) rows.push([`${name} / raw-cluster`, ...counts.map((n) => ratio(r.startup[name]?.[n], r.startup['raw-cluster']?.[n]))])
-    out.push({ title: 'Start-up until N distinct pids answer (PM2 with a warm daemon; ours-lean: --no-worker-stacks)', rows })
+    for (const name of ['ours', 'ours-lean', 'ours-ts'] as const) rows.push([`${name} / raw-cluster`, ...counts.map((n) => ratio(r.startup[name]?.[n], r.startup['raw-cluster']?.[n]))])
+    out.push({ title: 'Start-up until N distinct pids answer (PM2 with a warm daemon; ours-lean: --no-worker-stacks; ours-ts: the app as a .ts entry)', rows })
   }
   for (const mode of ['close', 'keepalive'] as const) {
     const figures = r.spiky[mode]
@@ -130,7 +131,7 @@ function benchArgs (r: Results, name: string): string {
   return args.length === 0 ? '' : ` -- ${args.join(' ')}`
 }
 
-const COLORS: Readonly<Record<string, string>> = { single: '#9e9e9e', 'raw-cluster': '#5c6bc0', 'raw-pino': '#9fa8da', pm2: '#ef6c00', ours: '#2e7d32', 'ours-lean': '#a5d6a7', 'ours-reuseport': '#81c784', 'ours-sticky': '#1b5e20', 'ours-offload': '#00695c' }
+const COLORS: Readonly<Record<string, string>> = { single: '#9e9e9e', 'raw-cluster': '#5c6bc0', 'raw-pino': '#9fa8da', pm2: '#ef6c00', ours: '#2e7d32', 'ours-lean': '#a5d6a7', 'ours-ts': '#66bb6a', 'ours-reuseport': '#81c784', 'ours-sticky': '#1b5e20', 'ours-offload': '#00695c' }
 
 /** Two panels side by side: throughput per subject (hello and CPU), and failed requests during a reload. */
 function chart (r: Results): string {

@@ -24,8 +24,9 @@ const START_TIMEOUT_MS = 30000
  * `ours-lean` is ours with `--no-worker-stacks`: what taking stuck workers' stacks costs a
  * healthy instance (the inspector flags only, since the capture moved to the primary).
  * `raw-pino` is raw-cluster whose primary logs with pino: what pino alone costs a primary.
+ * `ours-ts` is ours with the same app as a TypeScript entry (bench/app/ours.ts).
  */
-export type SubjectName = 'single' | 'raw-cluster' | 'raw-pino' | 'pm2' | 'ours' | 'ours-lean' | 'ours-reuseport' | 'ours-sticky' | 'ours-offload'
+export type SubjectName = 'single' | 'raw-cluster' | 'raw-pino' | 'pm2' | 'ours' | 'ours-lean' | 'ours-ts' | 'ours-reuseport' | 'ours-sticky' | 'ours-offload'
 export const CLUSTERS: readonly SubjectName[] = ['raw-cluster', 'pm2', 'ours']
 export const ALL: readonly SubjectName[] = ['single', 'raw-cluster', 'pm2', 'ours']
 
@@ -120,7 +121,7 @@ export async function startSubject (name: SubjectName, n: number, port: number, 
           ...(name === 'ours-reuseport' ? ['--balance', 'reuseport'] : []),
           ...(name === 'ours-sticky' ? ['--balance', 'sticky'] : []),
           ...(name === 'ours-lean' ? ['--no-worker-stacks'] : []),
-          name === 'ours-offload' ? path.join(ROOT, 'examples/cpu-offload/server.ts') : path.join(APP, 'ours.mjs')]
+          name === 'ours-offload' ? path.join(ROOT, 'examples/cpu-offload/server.ts') : path.join(APP, name === 'ours-ts' ? 'ours.ts' : 'ours.mjs')]
   const { child, output } = launchChild(args, { PORT: String(port), WORKERS: String(n) })
   let pids: Set<number>
   try {

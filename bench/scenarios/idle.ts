@@ -3,7 +3,7 @@ import { cpuNs, descendants, memoryOf, runLoad, sleep, spread } from '../measure
 import { SETTLE_MS } from './cpu-per-request.js'
 import type { SubjectName } from '../subjects.js'
 
-const SUBJECTS: readonly SubjectName[] = ['raw-cluster', 'raw-pino', 'pm2', 'ours', 'ours-lean']
+const SUBJECTS: readonly SubjectName[] = ['raw-cluster', 'raw-pino', 'pm2', 'ours', 'ours-lean', 'ours-ts']
 
 /**
  * What an instance costs besides serving: CPU per second of the primary (PM2's daemon) and of
@@ -12,7 +12,7 @@ const SUBJECTS: readonly SubjectName[] = ['raw-cluster', 'raw-pino', 'pm2', 'our
  * the node binary's own pages, which all Node processes on the machine share); and the
  * primary's CPU per second under the flat-out hello load, which keep-alive connections keep
  * off its path. `raw-pino` (the bare script with a pino logger in its primary) tells pino's
- * share of the primary's memory from the launcher's.
+ * share of the primary's memory from the launcher's; `ours-ts` gives a TypeScript entry's.
  */
 export async function measureIdle (ctx: BenchContext): Promise<void> {
   const settleMs = ctx.quick ? 2000 : SETTLE_MS

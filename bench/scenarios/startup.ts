@@ -5,7 +5,8 @@ import { CLUSTERS, type SubjectName } from '../subjects.js'
 /** From the command to N distinct pids answering, for N = 1, 2, 4, 8 (PM2 with a warm daemon). */
 export async function measureStartup (ctx: BenchContext): Promise<void> {
   const counts = ctx.quick ? [1, 2] : [1, 2, 4, 8]
-  const subjects: SubjectName[] = [...CLUSTERS, 'ours-lean']
+  // ours-ts: the same app as a TypeScript entry.
+  const subjects: SubjectName[] = [...CLUSTERS, 'ours-lean', 'ours-ts']
   await ctx.pm2.pm2(['ping'])
   const times = new Map<string, number[]>()
   for (const n of counts) {
