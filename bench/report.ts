@@ -63,10 +63,11 @@ function sections (r: Results): Array<{ title: string, rows: string[][] }> {
     }
     const i = r.idle
     const diff = (a: Spread | undefined, b: Spread | undefined): string => a === undefined || b === undefined ? 'n/a' : `${a.median - b.median >= 0 ? '+' : ''}${(a.median - b.median).toFixed(1)}`
-    rows.push(['ours - raw-cluster', '', '', diff(i.ours?.primaryCpuLoaded, i['raw-cluster']?.primaryCpuLoaded), diff(i.ours?.primaryRss, i['raw-cluster']?.primaryRss), diff(i.ours?.primaryAnon, i['raw-cluster']?.primaryAnon), diff(i.ours?.workerRss, i['raw-cluster']?.workerRss), diff(i.ours?.workerAnon, i['raw-cluster']?.workerAnon)])
-    rows.push(['ours - raw-pino', '', '', diff(i.ours?.primaryCpuLoaded, i['raw-pino']?.primaryCpuLoaded), diff(i.ours?.primaryRss, i['raw-pino']?.primaryRss), diff(i.ours?.primaryAnon, i['raw-pino']?.primaryAnon), '', ''])
-    rows.push(['ours-ts - raw-cluster', '', '', diff(i['ours-ts']?.primaryCpuLoaded, i['raw-cluster']?.primaryCpuLoaded), diff(i['ours-ts']?.primaryRss, i['raw-cluster']?.primaryRss), diff(i['ours-ts']?.primaryAnon, i['raw-cluster']?.primaryAnon), diff(i['ours-ts']?.workerRss, i['raw-cluster']?.workerRss), diff(i['ours-ts']?.workerAnon, i['raw-cluster']?.workerAnon)])
-    rows.push(['ours-lean - raw-cluster', '', '', diff(i['ours-lean']?.primaryCpuLoaded, i['raw-cluster']?.primaryCpuLoaded), diff(i['ours-lean']?.primaryRss, i['raw-cluster']?.primaryRss), diff(i['ours-lean']?.primaryAnon, i['raw-cluster']?.primaryAnon), diff(i['ours-lean']?.workerRss, i['raw-cluster']?.workerRss), diff(i['ours-lean']?.workerAnon, i['raw-cluster']?.workerAnon)])
+    // raw-pino has the bare script's workers: against it only the primary's figures say something.
+    const against = (a: SubjectName, b: SubjectName, workers = true): string[] => [`${a} - ${b}`, '', '',
+      diff(i[a]?.primaryCpuLoaded, i[b]?.primaryCpuLoaded), diff(i[a]?.primaryRss, i[b]?.primaryRss), diff(i[a]?.primaryAnon, i[b]?.primaryAnon),
+      workers ? diff(i[a]?.workerRss, i[b]?.workerRss) : '', workers ? diff(i[a]?.workerAnon, i[b]?.workerAnon) : '']
+    rows.push(against('ours', 'raw-cluster'), against('ours', 'raw-pino', false), against('ours-ts', 'raw-cluster'), against('ours-lean', 'raw-cluster'))
     out.push({ title: `What an instance costs besides serving (${r.settings.workers} workers, measured once start-up has settled; raw-pino: raw-cluster whose primary logs with pino; ours-lean: --no-worker-stacks; ours-ts: the app as a .ts entry)`, rows })
   }
   for (const route of ['hello', 'cpu'] as const) {
